@@ -1,0 +1,49 @@
+"""The ``creditlink`` command.
+
+One entry point for operators, participants and vendors. Each subcommand lives in its own
+module of this package and registers itself in :data:`_COMMANDS`; the gateway, report and
+conformance commands arrive with their issues.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from creditlink import __version__
+from creditlink.cli import serve
+
+__all__ = ["build_parser", "main"]
+
+_COMMANDS = (serve,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="creditlink",
+        description=(
+            "Gateway, SDK and conformance suite for the Credit Exchange Protocol (CXP) v1."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"creditlink {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command in _COMMANDS:
+        command.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    code: int = args.run(args)
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,7 @@
+"""``python -m creditlink.cli``."""
+
+import sys
+
+from creditlink.cli import main
+
+sys.exit(main())
