@@ -41,10 +41,16 @@ def _generate(out: Path) -> None:
         f"--mypy_grpc_out={out}",
         *rel,
     ]
-    subprocess.run(cmd, check=True, cwd=PROTO_ROOT)  # noqa: S603 - fixed argv
-    # validate.proto defines no services: drop its empty gRPC modules.
-    for empty in out.rglob("validate_pb2_grpc.py*"):
-        empty.unlink()
+    result = subprocess.run(cmd, cwd=PROTO_ROOT, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        sys.stderr.write(result.stdout + result.stderr)
+        raise SystemExit(f"protoc failed with exit code {result.returncode}")
+    # protoc writes a gRPC module for every file; keep it only where the file defines a service.
+    for proto in _sources():
+        if not any(line.startswith("service ") for line in proto.read_text().splitlines()):
+            stem = out / proto.relative_to(PROTO_ROOT).with_suffix("")
+            for suffix in ("_pb2_grpc.py", "_pb2_grpc.pyi"):
+                Path(f"{stem}{suffix}").unlink(missing_ok=True)
 
 
 def _generated_files(base: Path) -> set[Path]:

@@ -86,6 +86,10 @@ class SealError(CreditlinkError):
 
     default_reason = "SEAL_OPEN_FAILED"
 
+    #: The finer cause (a fixed UPPER_SNAKE string), for local metrics and debug logs only; it is
+    #: never part of ``str()`` and never sent to the peer.
+    _cause: str | None = None
+
 
 class InvalidKey(CreditlinkError):
     """A key could not be loaded, has the wrong type, or is used outside its validity window."""

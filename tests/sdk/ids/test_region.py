@@ -47,6 +47,7 @@ def test_national_level() -> None:
 
 @pytest.mark.parametrize("code", ["000000", "190000", "990101", "720000", "830000"])
 def test_unknown_province_is_an_error(code: str) -> None:
+    """CXP-ID-004: an unknown provincial-level prefix is rejected."""
     with pytest.raises(InvalidComponent) as info:
         validate_region_code(code)
     assert (info.value.reason, info.value.position) == ("INVALID_REGION_CODE", 1)
@@ -54,6 +55,7 @@ def test_unknown_province_is_an_error(code: str) -> None:
 
 
 def test_unknown_county_is_not_rejected() -> None:
+    """CXP-ID-004: an unknown code below the provincial level is not rejected."""
     # No county 99 exists under Hangzhou today; it may exist in old records or tomorrow.
     assert validate_region_code("330199") == "330199"
     assert region.check("330199") == []

@@ -46,6 +46,7 @@ VALID = [
 
 @pytest.mark.parametrize("number", VALID)
 def test_valid(number: str) -> None:
+    """CXP-ID-007: well-formed report numbers validate."""
     assert ref_check(number[:26]) == number[26]
     assert validate_report_no(number) == number
     assert validate_report_no(report_no.format(number)) == number
@@ -88,6 +89,7 @@ def test_wrong_check() -> None:
     ],
 )
 def test_invalid(number: str, error: type[InvalidIdentifier], position: int | None) -> None:
+    """CXP-ID-007: a bad check character, region prefix or date is rejected."""
     with pytest.raises(error) as info:
         validate_report_no(number)
     assert (info.value.reason, info.value.position) == ("INVALID_REPORT_NO", position)

@@ -45,6 +45,7 @@ VALID = [
 
 @pytest.mark.parametrize("number", VALID)
 def test_valid_numbers(number: str) -> None:
+    """CXP-ID-005: 17 digits plus an ISO 7064 MOD 11-2 check character."""
     assert ref_check(number[:17]) == number[17]
     assert resident_id.calc_check_digit(number[:17]) == number[17]
     assert validate_resident_id(number) == number
@@ -130,6 +131,7 @@ def test_unknown_province() -> None:
 
 
 def test_mask_shows_only_region_and_last_four() -> None:
+    """CXP-ID-005: identity numbers appear in logs only masked."""
     assert resident_id.mask("110101199003071233") == "110101********1233"
     assert resident_id.mask("11010519491231002x") == "110105********002X"
     # Something that is not 18 characters cannot be split safely: mask everything.

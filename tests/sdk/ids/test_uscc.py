@@ -56,6 +56,7 @@ VALID = [
 
 @pytest.mark.parametrize("code", VALID)
 def test_valid_codes_from_domain_facts(code: str) -> None:
+    """CXP-ID-001: every valid code of the domain facts validates."""
     assert validate_uscc(code) == code
     assert is_valid_uscc(code)
     assert uscc.calc_check_digit(code[:17]) == code[17] == ref_check(code[:17])
@@ -83,6 +84,7 @@ def test_worked_example_sums() -> None:
     ],
 )
 def test_wrong_check_character(code: str, expected_check: str) -> None:
+    """CXP-ID-001, CXP-ID-003: a wrong check character is rejected, naming the expected one."""
     with pytest.raises(InvalidChecksum) as info:
         validate_uscc(code)
     exc = info.value
@@ -115,6 +117,7 @@ def test_wrong_length(code: str, length: int) -> None:
 
 
 def test_inner_organization_code_check_is_enforced() -> None:
+    """CXP-ID-001: the inner GB 11714 check is verified too."""
     # Position 17 changed from '1' to '2' and position 18 recomputed: python-stdnum accepts it.
     code = "91110000600037342P"
     assert ref_check(code[:17]) == "P"
@@ -127,6 +130,7 @@ def test_inner_organization_code_check_is_enforced() -> None:
 
 @pytest.mark.parametrize("code", ["A1110000600037341K", "N21100006000373414", "Y1110000600037341Y"])
 def test_authorities_a_n_y_are_accepted(code: str) -> None:
+    """CXP-ID-002: registration authorities A, N and Y are accepted."""
     assert validate_uscc(code) == code
 
 
@@ -164,6 +168,7 @@ def test_unknown_region_and_category_are_warnings_not_errors() -> None:
 
 
 def test_compact_normalises_but_never_fixes() -> None:
+    """CXP-ID-003: normalization removes spaces/hyphens and upper-cases; nothing is corrected."""
     assert uscc.compact(" 9111-0000 6000 3734 1l ") == "91110000600037341L"
     # 'O' is not turned into '0', nor a wrong check character into the right one.
     assert uscc.compact("9111000O600037341L") == "9111000O600037341L"
