@@ -53,6 +53,7 @@ from creditlink.v1 import trust_pb2
 
 __all__ = [
     "INFRASTRUCTURE_KINDS",
+    "MAX_CHAIN_LENGTH",
     "MAX_CLOCK_SKEW",
     "TRUST_BUNDLE_PAYLOAD_TYPE",
     "Action",
@@ -71,6 +72,10 @@ TRUST_BUNDLE_PAYLOAD_TYPE: Final = "application/vnd.creditlink.trust-bundle.v1+p
 
 #: How far ``issued_at`` may lie ahead of the verifier's clock (CXP-TRUST-010).
 MAX_CLOCK_SKEW: Final = timedelta(minutes=5)
+
+#: Most versions one :meth:`TrustBundle.verify_update_chain` call applies (TUF caps root
+#: rotations per update the same way, at 256), so a peer cannot make a node verify without end.
+MAX_CHAIN_LENGTH: Final = 256
 
 #: Kinds a node signs with its SIGN keys as part of running the protocol, needing no PUBLISH
 #: permission (CXP-TRUST-023): ``receipt`` (only nodes that keep a log) and ``batch-head``
@@ -619,7 +624,13 @@ class TrustBundle:
         """
         _require_aware("now", now)
         current = self
-        for env in envelopes:
+        for count, env in enumerate(envelopes, start=1):
+            # Bounded like TUF's max_root_rotations: a peer cannot make us verify forever.
+            if count > MAX_CHAIN_LENGTH:
+                raise InvalidTrustBundle(
+                    f"more than {MAX_CHAIN_LENGTH} versions in one update chain",
+                    reason="TRUST_BUNDLE_CHAIN_TOO_LONG",
+                )
             current = current._next(env, now=now, check_expiry=False)
         current._check_time(now, check_expiry=True)
         return current

@@ -939,3 +939,19 @@ def test_read_garbage_file(tmp_path: Path) -> None:
     with pytest.raises(InvalidTrustBundle) as info:
         read_trust_bundle_envelope(path)
     assert info.value.reason == "TRUST_BUNDLE_MALFORMED"
+
+
+def test_update_chain_is_bounded() -> None:
+    """A chain may apply at most MAX_CHAIN_LENGTH versions; one more is refused.
+
+    Covers CXP-TRUST-015.
+    """
+    limit = 3  # the rule is the same at any limit; a small one keeps the test fast
+    chain = [make_builder(v).sign([ROOT_A, ROOT_B]) for v in range(2, limit + 3)]
+    assert V1.verify_update_chain(chain[:limit], now=NOW).version == limit + 1
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("creditlink.sdk.trust.MAX_CHAIN_LENGTH", limit)
+        assert V1.verify_update_chain(chain[:limit], now=NOW).version == limit + 1
+        with pytest.raises(InvalidTrustBundle) as info:
+            V1.verify_update_chain(chain[: limit + 1], now=NOW)
+    assert info.value.reason == "TRUST_BUNDLE_CHAIN_TOO_LONG"
