@@ -237,17 +237,30 @@ class Envelope:
 
         ``{"payload": b64, "payloadType": str, "signatures": [{"keyid": str, "sig": b64}]}``;
         ``keyid`` may be absent. Base64 may be standard or URL-safe, padded or not, but must be
-        canonical (unused trailing bits zero); other keys, duplicate keys and non-string values
-        are refused with reason ``MALFORMED_ENVELOPE``. ``data`` is a JSON document or an
-        already decoded JSON object.
+        canonical (unused trailing bits zero); other keys, duplicate keys, non-string values,
+        text that is not UTF-8 (a byte-order mark included) and strings holding an unpaired
+        surrogate are refused with reason ``MALFORMED_ENVELOPE``. ``data`` is a JSON document
+        (``bytes`` are decoded as UTF-8, nothing else) or an already decoded JSON object. The
+        checks run in the order of CXP-ENV-010.
         """
         if isinstance(data, str | bytes):
             if len(data) > MAX_JSON_BYTES:
                 raise InvalidEnvelope(
                     f"envelope JSON exceeds {MAX_JSON_BYTES} bytes", reason="LIMIT_EXCEEDED"
                 )
+            # UTF-8 only: json.loads would otherwise also take UTF-16/32 and a UTF-8 BOM. A
+            # BOM decodes to U+FEFF, which json.loads refuses as the first character.
+            if isinstance(data, bytes):
+                try:
+                    text = data.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise _malformed("envelope JSON is not UTF-8") from exc
+            elif _is_unicode(data):
+                text = data
+            else:
+                raise _malformed("envelope JSON is not UTF-8 text (unpaired surrogate)")
             try:
-                obj = json.loads(data, object_pairs_hook=_no_duplicate_keys)
+                obj = json.loads(text, object_pairs_hook=_no_duplicate_keys)
             except (ValueError, RecursionError) as exc:
                 raise _malformed("envelope is not valid JSON") from exc
         else:
@@ -256,8 +269,8 @@ class Envelope:
             raise _malformed(f"envelope JSON must have exactly the keys {sorted(_JSON_KEYS)}")
         payload_type = obj["payloadType"]
         raw_signatures = obj["signatures"]
-        if not isinstance(payload_type, str):
-            raise _malformed("payloadType must be a string")
+        if not isinstance(payload_type, str) or not _is_unicode(payload_type):
+            raise _malformed("payloadType must be a string of Unicode scalar values")
         if not isinstance(raw_signatures, list):
             raise _malformed("signatures must be a list")
         if len(raw_signatures) > MAX_SIGNATURES:
@@ -274,8 +287,8 @@ class Envelope:
             ):
                 raise _malformed('each signature must be {"keyid": str, "sig": base64}')
             keyid = entry.get("keyid", "")
-            if not isinstance(keyid, str):
-                raise _malformed("keyid must be a string")
+            if not isinstance(keyid, str) or not _is_unicode(keyid):
+                raise _malformed("keyid must be a string of Unicode scalar values")
             signatures.append(Signature(keyid, _b64decode(entry["sig"], MAX_SIGNATURE_BYTES)))
         return cls(
             payload=_b64decode(obj["payload"], MAX_PAYLOAD_BYTES),
@@ -297,6 +310,15 @@ class Envelope:
     def to_json(self) -> str:
         """The DSSE JSON document (compact, keys in DSSE order)."""
         return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+
+def _is_unicode(text: str) -> bool:
+    """Whether ``text`` has only Unicode scalar values (a JSON ``\\ud800`` escape does not)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import hashlib
+import ipaddress
 import os
 import re
 import secrets
@@ -121,11 +122,15 @@ _MAX_SECONDS: Final = 253_402_300_799
 
 # `kind` of a payload type and `<name>` of a sector: lowercase words joined by single hyphens.
 _WORD_LIST_RE: Final = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
-# `host:port`: a DNS name or IPv4 address, or a bracketed IPv6 address.
-_ENDPOINT_RE: Final = re.compile(
-    r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)"
-    r":([0-9]{1,5})"
-)
+# Endpoint grammar (CXP-TRUST-032): `host:port`, host a DNS name, a dotted-decimal IPv4
+# address or a bracketed IPv6 address; port 1-65535 without leading zeros. ASCII only: in a
+# `str` pattern `[0-9]` and `[A-Za-z]` are literal ranges, unlike `\d` or `\w`.
+_PORT_RE: Final = re.compile(r"[1-9][0-9]{0,4}")
+_IPV4_OCTET: Final = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4_RE: Final = re.compile(rf"{_IPV4_OCTET}(?:\.{_IPV4_OCTET}){{3}}")
+_IPV6_CHARS_RE: Final = re.compile(r"[0-9A-Fa-f:.]+")
+_DNS_LABEL_RE: Final = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+_MAX_DNS_NAME: Final = 253
 _NATIONAL_REGION: Final = "100000"
 _KEY_ID_RE: Final = re.compile(r"[0-9a-f]{32}")
 
@@ -313,8 +318,38 @@ def _key_record(pb: trust_pb2.KeyRecord, what: str) -> KeyRecord:
 
 
 def _is_note_key_name(name: str) -> bool:
-    # C2SP signed-note key names: non-empty, no whitespace, no '+'.
-    return bool(name) and "+" not in name and not any(ch.isspace() for ch in name)
+    # C2SP signed-note key names (log.md, CXP-LOG-011): non-empty, no whitespace, no '+', and no
+    # control character U+0000-U+001F (a note cannot carry one, CXP-LOG-006).
+    return bool(name) and "+" not in name and not any(ch.isspace() or ch < "\x20" for ch in name)
+
+
+def _is_endpoint(endpoint: str) -> bool:
+    """Whether ``endpoint`` is ``host:port`` as CXP-TRUST-032 defines it.
+
+    ``zj.example:443``, ``[2001:db8::1]:8443`` and ``192.0.2.7:1`` are; ``zj.example``,
+    ``zj.example:0443`` and ``1.2.3.256:443`` are not.
+    """
+    host, colon, port = endpoint.rpartition(":")
+    if not colon or not _PORT_RE.fullmatch(port) or int(port) > 65535:
+        return False
+    if host.startswith("[") and host.endswith("]"):
+        literal = host[1:-1]
+        if not _IPV6_CHARS_RE.fullmatch(literal):
+            return False  # also excludes a zone identifier ("%eth0")
+        try:
+            ipaddress.IPv6Address(literal)
+        except ValueError:
+            return False
+        return True
+    if _IPV4_RE.fullmatch(host):
+        return True
+    if not 1 <= len(host) <= _MAX_DNS_NAME:
+        return False
+    labels = host.split(".")
+    # The last label is not all digits (RFC 3696 §2), so "1.2.3.256" is no DNS name either.
+    return all(_DNS_LABEL_RE.fullmatch(label) for label in labels) and not (
+        labels[-1].isascii() and labels[-1].isdigit()
+    )
 
 
 def _parse_node(pb: trust_pb2.Node, index: int) -> _Node:
@@ -343,8 +378,7 @@ def _parse_node(pb: trust_pb2.Node, index: int) -> _Node:
     if len(pb.endpoints) > _MAX_ENDPOINTS:
         raise _malformed(f"{what}: more than {_MAX_ENDPOINTS} endpoints")
     for endpoint in pb.endpoints:
-        match = _ENDPOINT_RE.fullmatch(endpoint)
-        if match is None or not 1 <= int(match.group(1)) <= 65535:
+        if not _is_endpoint(endpoint):
             raise _malformed(f"{what}: endpoint {endpoint!r} is not host:port")
     if not 1 <= len(pb.tls_spki_sha256) <= _MAX_TLS_PINS:
         raise _malformed(f"{what}: needs 1 to {_MAX_TLS_PINS} TLS SPKI pins")

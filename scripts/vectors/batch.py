@@ -7,7 +7,8 @@ Ed25519 signatures come from ``scripts/vectors/dsse.py`` and cryptography. The e
 of every mutated case is computed by :func:`_expected` from these pieces, not taken from the SDK.
 
 Each test carries the whole batch as received (``headEnvelope`` + ``items``) and one extracted
-item (``item``, ``index``, ``auditPath``). Two checks run: ``verifyBatch`` over ``items`` with
+item (``item``, ``index``, ``auditPath``). Two checks run, both with the group's one trusted key
+(threshold 1) and the expected signer ``signerNodeId``: ``verifyBatch`` over ``items`` with
 ``expectedTypes`` and ``verifyBatched`` over the extracted item with ``expectedType``.
 ``failures`` names, per check, the reason it must fail with; a check not named must pass; a
 case is ``valid`` when ``failures`` is empty.
@@ -109,6 +110,7 @@ class _Head:
     batch_id: str = "01JNQ3ZP0000000000000000B1"
     signer_node_id: str = NODE_ID
     unknown_field: bool = False
+    with_signed_at: bool = True
 
     def payload(self) -> bytes:
         pb = envelope_pb2.BatchHead(
@@ -117,7 +119,8 @@ class _Head:
             batch_id=self.batch_id,
             signer_node_id=self.signer_node_id,
         )
-        pb.signed_at.FromDatetime(SIGNED_AT)
+        if self.with_signed_at:
+            pb.signed_at.FromDatetime(SIGNED_AT)
         data = pb.SerializeToString(deterministic=True)
         # Field 15, varint 1: not part of BatchHead.
         return data + (b"\x78\x01" if self.unknown_field else b"")
@@ -173,10 +176,21 @@ def _expected(case: _Case, trusted: ed25519.Ed25519PrivateKey) -> dict[str, str]
         head_error = None
     except InvalidSignature:
         head_error = "INVALID_SIGNATURE"
+    head = case.head
     if case.head_type != HEAD_TYPE:
         head_error = "PAYLOAD_TYPE_MISMATCH"
-    elif head_error is None and case.head.unknown_field:
+    elif head_error is None and head.unknown_field:
         head_error = "MALFORMED_PAYLOAD"
+    elif head_error is None and (
+        len(head.root) != 32
+        or not 1 <= head.count <= 100_000
+        or not 1 <= len(head.batch_id) <= 64
+        or not 1 <= len(head.signer_node_id) <= 63
+        or not head.with_signed_at
+    ):
+        head_error = "MALFORMED_BATCH"  # CXP-BATCH-002, on the verified head
+    elif head_error is None and head.signer_node_id != NODE_ID:
+        head_error = "SIGNER_MISMATCH"  # CXP-BATCH-007: the trusted key is NODE_ID's
 
     failures: dict[str, str] = {}
     # verifyBatch: types, head, count, root.
@@ -247,6 +261,10 @@ _NOTES = {
     "WrongKey": "The head is signed by an untrusted key.",
     "HeadPayloadType": "The head envelope has a payload type other than batch-head.",
     "HeadUnknownField": "The validly signed head carries a field BatchHead does not define.",
+    "HeadFieldConstraint": "The validly signed head breaks a field rule of CXP-BATCH-002 (no "
+    "signed_at, count 0): MALFORMED_BATCH, before the count and root checks.",
+    "SignerMismatch": "The head verifies under the trusted key of signerNodeId but names "
+    "another node as its signer.",
 }
 
 
@@ -370,6 +388,21 @@ def batch_signature() -> dict[str, Any]:
             ["HeadUnknownField"],
             replace(base, head=replace(base.head, unknown_field=True)),
         ),
+        (
+            "head names the signer sh-310000, signed with zj-330000's key",
+            ["SignerMismatch"],
+            replace(base, head=replace(base.head, signer_node_id="sh-310000")),
+        ),
+        (
+            "signed head without signed_at",
+            ["HeadFieldConstraint"],
+            replace(base, head=replace(base.head, with_signed_at=False)),
+        ),
+        (
+            "signed head with count 0",
+            ["HeadFieldConstraint", "CountMismatch"],
+            replace(base, head=replace(base.head, count=0)),
+        ),
     ]
     tests = [
         _render(i, comment, flags, case, trusted)
@@ -389,14 +422,19 @@ def batch_signature() -> dict[str, Any]:
                     "CXP-BATCH-003",
                     "CXP-BATCH-004",
                     "CXP-BATCH-006",
+                    "CXP-BATCH-007",
                     "CXP-ENV-007",
                 ],
-                "description": "verifyBatch: SignedBatch(head=headEnvelope, items) verified with "
-                "publicKeyPem and expectedTypes. verifyBatched: BatchedEnvelope(item, "
-                "headEnvelope, index, auditPath) verified with publicKeyPem and expectedType. "
-                "failures maps each check that must fail to its reason.",
+                "description": "Two checks, each with the one trusted key publicKeyPem "
+                "(threshold 1) of node signerNodeId and head type batchHeadPayloadType. "
+                "verifyBatch: verify the signed batch made of headEnvelope (DSSE JSON) and items "
+                "with the accepted types expectedTypes (batch.md §5). verifyBatched: verify the "
+                "extracted item made of item, headEnvelope, index and auditPath with the expected "
+                "type expectedType (batch.md §6). failures maps each check that must fail to its "
+                "batch.md §7 reason; a check not named must succeed.",
                 "publicKeyPem": public_pem(trusted),
                 "keyId": key_id(trusted),
+                "signerNodeId": NODE_ID,
                 "batchHeadPayloadType": HEAD_TYPE,
                 "tests": tests,
             }

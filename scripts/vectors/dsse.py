@@ -8,9 +8,10 @@ over keys derived from fixed labels. ``tests/sdk/test_vectors_dsse.py`` runs eve
 the SDK.
 
 Test fields (see each document's ``notes``): ``envelope`` is the DSSE JSON object as a receiver
-gets it; ``payloadType`` is the type the verifier expects; ``threshold`` the number of distinct
-trusted keys required; valid cases give the verified ``payloadHex``, invalid ones the error
-``reason``.
+gets it (``envelopeText``, in the ``DsseVerifyText`` group of ``dsse_ed25519.json``, the raw
+JSON text instead); ``payloadType`` is the type the verifier expects; ``threshold`` the number
+of distinct trusted keys required; valid cases give the verified ``payloadHex``, invalid ones
+the error ``reason``.
 
 Not shipped: this module is only imported by ``scripts/gen_vectors.py`` and the tests.
 """
@@ -59,6 +60,7 @@ SIG_REQUIREMENTS = [
     "CXP-ENV-006",
     "CXP-ENV-008",
     "CXP-ENV-009",
+    "CXP-ENV-010",
     "CXP-KEY-001",
 ]
 
@@ -248,8 +250,9 @@ def dsse_pae() -> dict[str, Any]:
             {
                 "type": "DssePae",
                 "requirements": ["CXP-ENV-001"],
-                "description": "valid: pae(payloadType, bytes(payloadHex)) == bytes(paeHex); "
-                "invalid: it must differ.",
+                "description": "PAE (envelope.md §3, CXP-ENV-001) of the UTF-8 encoding of "
+                "payloadType and the bytes of payloadHex: equal to the bytes of paeHex for a valid "
+                "case, different from them for an invalid one.",
                 "tests": tests,
             }
         ],
@@ -292,6 +295,41 @@ _SIG_NOTES = {
     "ThresholdMet": "Enough distinct trusted keys signed.",
     "ThresholdNotMet": "Too few distinct trusted keys signed.",
     "UnknownEnvelopeField": "An extra top-level JSON key: refused.",
+    "CheckOrder": "Several faults at once: the reason is that of the first failing check in "
+    "the order of CXP-ENV-010.",
+    "TooManySignatures": "More than 16 signatures: LIMIT_EXCEEDED, checked before any "
+    "signature is decoded.",
+    "ManySignatures": "16 signatures, the most allowed (15 all-zero ones and the valid one).",
+    "EmptySignature": "A sig that decodes to no bytes: MALFORMED_ENVELOPE.",
+    "OversizedSignature": "A sig of more than 4096 bytes, or a sig text longer than the base64 "
+    "of any 4096-byte value (5464 characters): LIMIT_EXCEEDED.",
+    "EmptyPayload": "payload decodes to no bytes: MALFORMED_ENVELOPE, even if signed.",
+    "EmptyPayloadType": "payloadType is the empty string: MALFORMED_ENVELOPE, even if signed.",
+    "LongPayloadType": "payloadType of exactly 200 characters (Unicode code points) but 600 "
+    "UTF-8 bytes: within the limit.",
+    "PayloadTypeTooLong": "payloadType of 201 characters: MALFORMED_ENVELOPE.",
+    "LongKeyid": "keyid of exactly 128 characters (Unicode code points) but 384 UTF-8 bytes: "
+    "within the limit.",
+    "KeyidTooLong": "keyid of 129 characters: MALFORMED_ENVELOPE.",
+    "ThresholdAboveKeys": "The threshold exceeds the number of distinct trusted keys: it "
+    "cannot be met, INVALID_SIGNATURE (not an error of the call).",
+    "JsonWhitespace": "Insignificant JSON whitespace (SP, TAB, CR, LF) between tokens: accepted.",
+    "MemberOrder": "Members in another order than the DSSE one: accepted.",
+    "JsonEscapes": "JSON string escapes (\\/, \\u0061, a surrogate pair) in member names and "
+    "values: compared after unescaping, accepted.",
+    "DuplicateMember": "A member name twice in one object (also when only the escaped spellings "
+    "differ): refused.",
+    "UnknownSignatureField": "An extra member in a signature object: refused.",
+    "Base64Whitespace": "A line break inside a base64 value: refused.",
+    "TrailingData": "Non-whitespace text after the top-level object: not JSON, refused.",
+    "NotAnObject": "The top-level JSON value is not an object: refused.",
+    "NotJson": "The text is not JSON (truncated, or a raw control character inside a "
+    "string): refused.",
+    "WrongMemberType": "A member of the wrong JSON type (payloadType a number, signatures an "
+    "object): refused.",
+    "UnpairedSurrogate": "A string escape of an unpaired UTF-16 surrogate: not Unicode text, "
+    "refused.",
+    "ByteOrderMark": "The text starts with U+FEFF (a UTF-8 byte-order mark): refused.",
 }
 
 
@@ -552,6 +590,114 @@ def _signature_document(algorithm: str) -> dict[str, Any]:
             ),
         ]
 
+    # Limits and the order of the structural checks (CXP-ENV-005, CXP-ENV-010).
+    zero = (keyid, bytes(len(sig)))
+    long_type = "\u4fe1" * 200  # 200 code points, 600 UTF-8 bytes
+    long_type_sig = sign(pae_reference(long_type.encode(), PAYLOAD))
+    too_long_type = "\u4fe1" * 201
+    tests += [
+        invalid(
+            "no signatures and an empty payload",
+            ["EmptySignatures", "EmptyPayload", "CheckOrder"],
+            envelope_json(b"", RECORD_TYPE, []),
+            "NO_SIGNATURES",
+        ),
+        invalid(
+            "no signatures and a payload that is not base64",
+            ["EmptySignatures", "InvalidBase64", "CheckOrder"],
+            {"payload": "*" + _b64(PAYLOAD)[1:], "payloadType": RECORD_TYPE, "signatures": []},
+            "MALFORMED_ENVELOPE",
+        ),
+        valid(
+            "16 signatures, the last one valid",
+            ["ManySignatures", "ExtraInvalidSignature"],
+            envelope_json(PAYLOAD, RECORD_TYPE, [zero] * 15 + [(keyid, sig)]),
+        ),
+        invalid(
+            "17 signatures, one of them valid",
+            ["TooManySignatures"],
+            envelope_json(PAYLOAD, RECORD_TYPE, [zero] * 16 + [(keyid, sig)]),
+            "LIMIT_EXCEEDED",
+        ),
+        invalid(
+            "17 signatures, one of them not base64",
+            ["TooManySignatures", "InvalidBase64", "CheckOrder"],
+            {
+                **envelope_json(PAYLOAD, RECORD_TYPE, [(keyid, sig)] * 17),
+                "signatures": [{"keyid": keyid, "sig": "*" + _b64(sig)[1:]}]
+                + [{"keyid": keyid, "sig": _b64(sig)}] * 16,
+            },
+            "LIMIT_EXCEEDED",
+        ),
+        invalid(
+            "17 signatures and an empty payload",
+            ["TooManySignatures", "EmptyPayload", "CheckOrder"],
+            envelope_json(b"", RECORD_TYPE, [(keyid, sig)] * 17),
+            "LIMIT_EXCEEDED",
+        ),
+        invalid(
+            "empty sig",
+            ["EmptySignature"],
+            envelope_json(PAYLOAD, RECORD_TYPE, [(keyid, b"")]),
+            "MALFORMED_ENVELOPE",
+        ),
+        invalid(
+            "sig of 4097 bytes (the valid signature, zero-padded)",
+            ["OversizedSignature"],
+            envelope_json(PAYLOAD, RECORD_TYPE, [(keyid, sig + bytes(4097 - len(sig)))]),
+            "LIMIT_EXCEEDED",
+        ),
+        invalid(
+            "sig text of 5465 characters that is not base64",
+            ["OversizedSignature", "InvalidBase64", "CheckOrder"],
+            {**good, "signatures": [{"keyid": keyid, "sig": "*" * 5465}]},
+            "LIMIT_EXCEEDED",
+        ),
+        invalid(
+            "empty payload, signed",
+            ["EmptyPayload"],
+            envelope_json(
+                b"", RECORD_TYPE, [(keyid, sign(pae_reference(RECORD_TYPE.encode(), b"")))]
+            ),
+            "MALFORMED_ENVELOPE",
+        ),
+        invalid(
+            "empty payloadType, signed and expected",
+            ["EmptyPayloadType"],
+            envelope_json(PAYLOAD, "", [(keyid, sign(pae_reference(b"", PAYLOAD)))]),
+            "MALFORMED_ENVELOPE",
+            payloadType="",
+        ),
+        valid(
+            "payloadType of 200 characters (600 UTF-8 bytes), signed and expected",
+            ["LongPayloadType"],
+            envelope_json(PAYLOAD, long_type, [(keyid, long_type_sig)]),
+            payloadType=long_type,
+        ),
+        invalid(
+            "payloadType of 201 characters, signed and expected",
+            ["PayloadTypeTooLong"],
+            envelope_json(
+                PAYLOAD,
+                too_long_type,
+                [(keyid, sign(pae_reference(too_long_type.encode(), PAYLOAD)))],
+            ),
+            "MALFORMED_ENVELOPE",
+            payloadType=too_long_type,
+        ),
+        valid(
+            "keyid of 128 characters (384 UTF-8 bytes)",
+            ["LongKeyid", "KeyidPointsElsewhere"],
+            envelope_json(PAYLOAD, RECORD_TYPE, [("\u952e" * 128, sig)]),
+        ),
+        invalid(
+            "keyid of 129 characters",
+            ["KeyidTooLong"],
+            envelope_json(PAYLOAD, RECORD_TYPE, [("\u952e" * 129, sig)]),
+            "MALFORMED_ENVELOPE",
+        ),
+    ]
+
     # Threshold group: three trusted keys.
     keys = [make_key(f"dsse {name} threshold {i}") for i in range(3)]
     sigs = [(key_id(k), _signer(k)(message)) for k in keys]
@@ -615,20 +761,33 @@ def _signature_document(algorithm: str) -> dict[str, Any]:
             threshold=3,
             reason="INVALID_SIGNATURE",
         ),
+        t.case(
+            "threshold 4 with three trusted keys, all three signed",
+            ["ThresholdNotMet", "ThresholdAboveKeys"],
+            "invalid",
+            envelope=envelope_json(PAYLOAD, RECORD_TYPE, sigs),
+            payloadType=RECORD_TYPE,
+            threshold=4,
+            reason="INVALID_SIGNATURE",
+        ),
     ]
-    flags_used = {f for test in tests + threshold_tests for f in test["flags"]}
+    text_tests = _text_tests(t, sign, good) if ed else []
+    flags_used = {f for test in tests + threshold_tests + text_tests for f in test["flags"]}
     requirements = SIG_REQUIREMENTS
     return {
         "algorithm": "DSSEv1-ED25519" if ed else "DSSEv1-ECDSA-P256-SHA256",
         "schema": "dsse_ed25519_schema.json" if ed else "dsse_ecdsa_p256_schema.json",
-        "numberOfTests": len(tests) + len(threshold_tests),
+        "numberOfTests": len(tests) + len(threshold_tests) + len(text_tests),
         "notes": {flag: text for flag, text in _SIG_NOTES.items() if flag in flags_used},
         "testGroups": [
             {
                 "type": "DsseVerify",
                 "requirements": requirements,
-                "description": "Envelope.from_json(envelope), then verify with the single "
-                "trusted key publicKeyPem, expected_type = payloadType and threshold.",
+                "description": "Decode envelope as DSSE JSON (envelope.md §5, CXP-ENV-005, "
+                "CXP-ENV-006, in the order of CXP-ENV-010), then verify it (envelope.md §6 steps "
+                "2-4) with the one trusted key publicKeyPem, the expected payload type "
+                "payloadType and threshold; valid: the verified payload is payloadHex; invalid: "
+                "the envelope.md §7 reason is reason.",
                 "publicKeyPem": public_pem(key),
                 "keyId": keyid,
                 "tests": tests,
@@ -636,13 +795,178 @@ def _signature_document(algorithm: str) -> dict[str, Any]:
             {
                 "type": "DsseVerifyThreshold",
                 "requirements": ["CXP-ENV-003", "CXP-ENV-004"],
-                "description": "As DsseVerify, with the three trusted keys publicKeyPems.",
+                "description": "As DsseVerify, with the three trusted keys publicKeyPems: "
+                "threshold distinct trusted keys must verify (CXP-ENV-004).",
                 "publicKeyPems": [public_pem(k) for k in keys],
                 "keyIds": [key_id(k) for k in keys],
                 "tests": threshold_tests,
             },
+            *(
+                [
+                    {
+                        "type": "DsseVerifyText",
+                        "requirements": ["CXP-ENV-005", "CXP-ENV-006", "CXP-ENV-010"],
+                        "description": "As DsseVerify, but the envelope is given as JSON text "
+                        "(envelopeText): decode its UTF-8 encoding, unchanged, as DSSE JSON "
+                        "(envelope.md §5: UTF-8, duplicate and unknown members, base64 rules).",
+                        "publicKeyPem": public_pem(key),
+                        "keyId": keyid,
+                        "tests": text_tests,
+                    }
+                ]
+                if ed
+                else []
+            ),
         ],
     }
+
+
+def _text_tests(
+    t: _Tests,
+    sign: Callable[[bytes], bytes],
+    good: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """``DsseVerifyText``: the envelope as raw JSON text, for the rules a JSON object cannot
+    carry (duplicate members, escapes, whitespace, trailing data, a byte-order mark).
+
+    Templates name the parts of the valid envelope ``<P>`` (payload base64), ``<T>`` (payload
+    type), ``<K>`` (keyid) and ``<S>`` (sig base64).
+    """
+    parts = {
+        "<P>": good["payload"],
+        "<T>": good["payloadType"],
+        "<K>": good["signatures"][0]["keyid"],
+        "<S>": good["signatures"][0]["sig"],
+        # A signature over the same payload under the other type, for the duplicate type.
+        "<S2>": _b64(sign(pae_reference(OTHER_TYPE.encode(), PAYLOAD))),
+        "<T2>": OTHER_TYPE,
+        "<NP>": _non_canonical_b64(PAYLOAD),
+        # The sig with a JSON-escaped line break after its 40th character.
+        "<SN>": good["signatures"][0]["sig"][:40] + "\\n" + good["signatures"][0]["sig"][40:],
+        # The type spelled with JSON escapes: "\/" for "/" and "\u0064" for "d".
+        "<ET>": good["payloadType"].replace("/", "\\/").replace("creditlink", "cre\\u0064itlink"),
+    }
+
+    def fill(template: str) -> str:
+        # Longest placeholders first, so "<S>" does not eat the start of "<S2>".
+        for name in sorted(parts, key=len, reverse=True):
+            template = template.replace(name, parts[name])
+        return template
+
+    compact = '{"payload":"<P>","payloadType":"<T>","signatures":[{"keyid":"<K>","sig":"<S>"}]}'
+
+    def text(
+        comment: str, flags: list[str], envelope_text: str, reason: str | None = None
+    ) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "envelopeText": fill(envelope_text),
+            "payloadType": RECORD_TYPE,
+            "threshold": 1,
+        }
+        if reason is None:
+            fields["payloadHex"] = PAYLOAD.hex()
+        else:
+            fields["reason"] = reason
+        return t.case(comment, flags, "valid" if reason is None else "invalid", **fields)
+
+    bad = "MALFORMED_ENVELOPE"
+    return [
+        text("compact text in DSSE member order", ["Valid"], compact),
+        text(
+            "whitespace between tokens, members in another order",
+            ["JsonWhitespace", "MemberOrder"],
+            '{\n  "signatures" : [ {"sig" :\t"<S>", "keyid": "<K>"} ],\r\n'
+            '  "payloadType" : "<T>",\n  "payload" : "<P>"\n}\n',
+        ),
+        text(
+            "escaped member name, escaped payloadType, surrogate-pair keyid",
+            ["JsonEscapes", "KeyidPointsElsewhere"],
+            '{"p\\u0061yload":"<P>","payloadType":"<ET>",'
+            '"signatures":[{"keyid":"\\ud83d\\ude00","sig":"<S>"}]}',
+        ),
+        text(
+            "payload member twice, same value",
+            ["DuplicateMember"],
+            '{"payload":"<P>","payload":"<P>","payloadType":"<T>",'
+            '"signatures":[{"keyid":"<K>","sig":"<S>"}]}',
+            bad,
+        ),
+        text(
+            "payloadType member twice, the second another type (signed for it too)",
+            ["DuplicateMember"],
+            '{"payload":"<P>","payloadType":"<T>","payloadType":"<T2>",'
+            '"signatures":[{"keyid":"<K>","sig":"<S>"},{"keyid":"<K>","sig":"<S2>"}]}',
+            bad,
+        ),
+        text(
+            "payload member twice, once spelled with an escape",
+            ["DuplicateMember", "JsonEscapes"],
+            '{"payload":"<P>","p\\u0061yload":"<P>","payloadType":"<T>",'
+            '"signatures":[{"keyid":"<K>","sig":"<S>"}]}',
+            bad,
+        ),
+        text(
+            "sig member twice in one signature",
+            ["DuplicateMember"],
+            '{"payload":"<P>","payloadType":"<T>",'
+            '"signatures":[{"keyid":"<K>","sig":"<S>","sig":"<S>"}]}',
+            bad,
+        ),
+        text(
+            "unknown top-level member",
+            ["UnknownEnvelopeField"],
+            '{"payload":"<P>","payloadType":"<T>",'
+            '"signatures":[{"keyid":"<K>","sig":"<S>"}],"x":1}',
+            bad,
+        ),
+        text(
+            "unknown member in a signature",
+            ["UnknownSignatureField"],
+            '{"payload":"<P>","payloadType":"<T>",'
+            '"signatures":[{"keyid":"<K>","sig":"<S>","cert":""}]}',
+            bad,
+        ),
+        text(
+            "payload base64 with non-zero trailing bits",
+            ["NonCanonicalBase64"],
+            compact.replace("<P>", "<NP>"),
+            bad,
+        ),
+        text(
+            "escaped line break inside the sig base64",
+            ["Base64Whitespace"],
+            compact.replace("<S>", "<SN>"),
+            bad,
+        ),
+        text("a second object after the envelope", ["TrailingData"], compact + "{}", bad),
+        text("the envelope inside an array", ["NotAnObject"], "[" + compact + "]", bad),
+        text("text cut before its closing brace", ["NotJson"], compact[:-1], bad),
+        text(
+            "raw TAB character inside the keyid string",
+            ["NotJson"],
+            compact.replace("<K>", "\t<K>"),
+            bad,
+        ),
+        text(
+            "payloadType is a number",
+            ["WrongMemberType"],
+            compact.replace('"<T>"', "7"),
+            bad,
+        ),
+        text(
+            "signatures is an object",
+            ["WrongMemberType"],
+            '{"payload":"<P>","payloadType":"<T>","signatures":{"keyid":"<K>","sig":"<S>"}}',
+            bad,
+        ),
+        text(
+            "keyid with an unpaired surrogate escape",
+            ["UnpairedSurrogate", "JsonEscapes"],
+            compact.replace("<K>", "\\ud800"),
+            bad,
+        ),
+        text("text starting with a byte-order mark", ["ByteOrderMark"], "\ufeff" + compact, bad),
+    ]
 
 
 def _non_canonical_b64(data: bytes) -> str:

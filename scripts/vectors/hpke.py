@@ -278,6 +278,11 @@ def _signed_batch_plaintext() -> bytes:
     return batch.SerializeToString(deterministic=True)
 
 
+#: The google.protobuf.Timestamp range: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z.
+_TS_MIN_SECONDS = -62_135_596_800
+_TS_MAX_SECONDS = 253_402_300_799
+
+
 def _info(sender: str, node_id: str, key_id: str, header: bytes) -> bytes:
     parts = (_INFO_LABEL, sender.encode(), node_id.encode(), key_id.encode())
     return b"\x00".join((*parts, hashlib.sha256(header).digest()))
@@ -303,6 +308,7 @@ def _build(
     nonce_length: int = 12,
     content_key_length: int = 16,
     with_sealed_at: bool = True,
+    sealed_at: tuple[int, int] | None = None,
     header_suffix: bytes = b"",
 ) -> envelope_pb2.SealedEnvelope:
     """Seal ``plaintext`` exactly as docs/spec/sealing.md §4 says, except where told otherwise.
@@ -323,7 +329,10 @@ def _build(
         nonce=_seed("nonce", label)[:nonce_length],
         seal_id=f"vector-{label}",
     )
-    if with_sealed_at:
+    if sealed_at is not None:
+        # Raw (seconds, nanos), possibly outside the Timestamp range on purpose.
+        header.sealed_at.seconds, header.sealed_at.nanos = sealed_at
+    elif with_sealed_at:
         header.sealed_at.FromDatetime(_SEALED_AT)
     header_bytes = header.SerializeToString(deterministic=True) + header_suffix
     content_key = _seed("content key", label)[:content_key_length]
@@ -403,6 +412,10 @@ _NOTES = {
     "UnsupportedContentType": "The header's content type is not one of the two sealable types.",
     "InvalidNonce": "The header's nonce is not 12 bytes (AES-GCM would accept it).",
     "MissingSealedAt": "The header has no sealed_at.",
+    "InvalidSealedAt": "The header's sealed_at is not a valid Timestamp: seconds outside "
+    "0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z, or nanos outside 0 .. 999999999.",
+    "SealedAtRange": "sealed_at at an end of the Timestamp range, or with a sub-microsecond "
+    "part: valid.",
     "ContentKeyLength": "The unwrapped content key is not the suite's Nk bytes long (the "
     "content is consistently encrypted with AES-256-GCM under it).",
 }
@@ -652,6 +665,45 @@ def hpke_seal() -> dict[str, Any]:
                 "32-byte content key under the AES-128-GCM suite",
                 ["ContentKeyLength"],
                 _build("key-32", [_Wrap(_A)], content_key_length=32),
+            ),
+            # CXP-SEAL-009: the Timestamp range (appended; earlier tcIds unchanged).
+            case(
+                "sealed_at 0001-01-01T00:00:00Z",
+                ["HappyPath", "SealedAtRange"],
+                _build("time-min", [_Wrap(_A)], sealed_at=(_TS_MIN_SECONDS, 0)),
+                plaintext=pt,
+            ),
+            case(
+                "sealed_at 9999-12-31T23:59:59.999999999Z",
+                ["HappyPath", "SealedAtRange"],
+                _build("time-max", [_Wrap(_A)], sealed_at=(_TS_MAX_SECONDS, 999_999_999)),
+                plaintext=pt,
+            ),
+            case(
+                "sealed_at with 1 ns",
+                ["HappyPath", "SealedAtRange"],
+                _build("time-ns", [_Wrap(_A)], sealed_at=(1_740_817_800, 1)),
+                plaintext=pt,
+            ),
+            case(
+                "sealed_at one second before 0001-01-01T00:00:00Z",
+                ["InvalidSealedAt"],
+                _build("time-low", [_Wrap(_A)], sealed_at=(_TS_MIN_SECONDS - 1, 0)),
+            ),
+            case(
+                "sealed_at one second after 9999-12-31T23:59:59Z",
+                ["InvalidSealedAt"],
+                _build("time-high", [_Wrap(_A)], sealed_at=(_TS_MAX_SECONDS + 1, 0)),
+            ),
+            case(
+                "sealed_at nanos 1000000000",
+                ["InvalidSealedAt"],
+                _build("time-nanos-high", [_Wrap(_A)], sealed_at=(1_740_817_800, 1_000_000_000)),
+            ),
+            case(
+                "sealed_at nanos -1",
+                ["InvalidSealedAt"],
+                _build("time-nanos-low", [_Wrap(_A)], sealed_at=(1_740_817_800, -1)),
             ),
         ],
     )

@@ -35,7 +35,13 @@ __all__ = ["checkpoint", "merkle_consistency", "merkle_inclusion"]
 
 INCLUSION_REQUIREMENTS = ["CXP-LOG-001", "CXP-LOG-002", "CXP-LOG-004"]
 CONSISTENCY_REQUIREMENTS = ["CXP-LOG-001", "CXP-LOG-003", "CXP-LOG-004"]
-CHECKPOINT_REQUIREMENTS = ["CXP-LOG-005", "CXP-LOG-006", "CXP-LOG-007", "CXP-LOG-008"]
+CHECKPOINT_REQUIREMENTS = [
+    "CXP-LOG-005",
+    "CXP-LOG-006",
+    "CXP-LOG-007",
+    "CXP-LOG-008",
+    "CXP-LOG-011",
+]
 
 MAX_SIZE = 2**63 - 1
 EMPTY_ROOT = hashlib.sha256(b"").digest()
@@ -403,8 +409,10 @@ def merkle_inclusion() -> dict[str, Any]:
     )
 
     description = (
-        "valid: verify_inclusion(leaf_hash=SHA-256(0x00 || leafHex), index, treeSize, proof, "
-        "rootHex) succeeds; invalid: it fails."
+        "Verify that proof is the RFC 9162 §2.1.3.2 audit path of the leaf whose data is leafHex "
+        "(leaf hash SHA-256(0x00 || data), log.md CXP-LOG-001) at index in the tree of treeSize "
+        "leaves with root rootHex, with the rules of CXP-LOG-002 and CXP-LOG-004: valid cases "
+        "verify, invalid ones are rejected."
     )
     groups = [
         {
@@ -416,7 +424,8 @@ def merkle_inclusion() -> dict[str, Any]:
         {
             "type": "MerkleInclusionVerify",
             "requirements": INCLUSION_REQUIREMENTS,
-            "description": f"Leaf i of a 70-leaf tree is b'cxp vectors leaf <i>'. {description}",
+            "description": "Leaf i of a 70-leaf tree is the ASCII text 'cxp vectors leaf <i>' "
+            f"(i in decimal). {description}",
             "tests": gen_tests,
         },
         {
@@ -445,7 +454,8 @@ CONSISTENCY_NOTES = {
     "RfcTestData": "The 8-leaf RFC 6962 test tree published with transparency-dev/merkle.",
     "PowerOfTwoSize1": "size1 is a power of two: its root is the proof's implicit first node.",
     "EqualSizes": "size1 == size2: valid only with an empty proof and equal roots.",
-    "Size1Zero": "size1 == 0: valid only with an empty proof and root1 = SHA-256('').",
+    "Size1Zero": "size1 == 0: valid only with an empty proof and root1 = SHA-256(''); for "
+    "size2 == 0 also root2 = SHA-256('').",
     "LargeTreeSize": "Tree sizes near 2**63 (all leaves equal, so hashes stay computable).",
     "WrongSize1": "size1 differs from the one the proof was made for.",
     "WrongSize2": "size2 differs from the one the proof was made for.",
@@ -707,10 +717,36 @@ def merkle_consistency() -> dict[str, Any]:
                 u.proof(s1, s2),
             )
         )
+    # CXP-LOG-003: for 0 -> 0 both roots must be SHA-256(""), not merely equal.
+    edge_tests += [
+        _consistency_case(
+            t,
+            "0 -> 0 with two equal roots that are not the empty-tree root",
+            ["Size1Zero", "EqualSizes", "WrongRoot1", "WrongRoot2"],
+            "invalid",
+            0,
+            0,
+            g.root(1),
+            g.root(1),
+            [],
+        ),
+        _consistency_case(
+            t,
+            "0 -> 0 with root2 not the empty-tree root",
+            ["Size1Zero", "EqualSizes", "WrongRoot2"],
+            "invalid",
+            0,
+            0,
+            EMPTY_ROOT,
+            g.root(1),
+            [],
+        ),
+    ]
 
     description = (
-        "valid: verify_consistency(size1, size2, root1Hex, root2Hex, proof) succeeds; "
-        "invalid: it fails."
+        "Verify that proof is an RFC 9162 §2.1.4.2 consistency proof from the tree of size1 "
+        "leaves with root root1Hex to the tree of size2 leaves with root root2Hex, with the rules "
+        "of log.md CXP-LOG-003 and CXP-LOG-004: valid cases verify, invalid ones are rejected."
     )
     groups = [
         {
@@ -722,7 +758,8 @@ def merkle_consistency() -> dict[str, Any]:
         {
             "type": "MerkleConsistencyVerify",
             "requirements": CONSISTENCY_REQUIREMENTS,
-            "description": f"Leaf i is b'cxp vectors leaf <i>'. {description}",
+            "description": "Leaf i is the ASCII text 'cxp vectors leaf <i>' (i in decimal). "
+            f"{description}",
             "tests": gen_tests,
         },
         {
@@ -791,6 +828,10 @@ CHECKPOINT_NOTES = {
     "MalformedRoot": "The root hash is not canonical base64 of 32 bytes.",
     "EmptyOrigin": "The origin line is empty.",
     "EmptyExtensionLine": "An extension line is empty.",
+    "DelAndC1": "DEL (U+007F) and C1 controls (U+0080 to U+009F) are not among the forbidden "
+    "control characters.",
+    "VerifierKeyIdMismatch": "The verifier key string's key id is not the one its name and key "
+    "imply: the verifier key is rejected, so the case fails.",
 }
 
 
@@ -1193,9 +1234,52 @@ def checkpoint() -> dict[str, Any]:
             )
         )
 
+    # Appended later (tcIds of the cases above stay as they were).
+    c1 = _body(LOG_ORIGIN, 70, ROOT, "del \x7f nel \x85 csi \x9b")
+    wrong_id = f"{LOG_ORIGIN}+{bytes(a ^ 0xFF for a in LOG_KEY.key_id).hex()}+"
+    wrong_id += vk.split("+", 2)[2]
+    invalid += [
+        case(
+            "DEL and C1 characters in an extension line",
+            ["HappyPath", "ExtensionLines", "DelAndC1"],
+            "valid",
+            _signed(c1, LOG_KEY.line(c1)),
+            size=70,
+            root=ROOT,
+        ),
+        case(
+            "unknown signature line, key name with a no-break space",
+            ["MalformedSignatureLine"],
+            "invalid",
+            good + f"{EM_DASH} w0\u00a0x AAAAAAAA\n",
+        ),
+        case(
+            "unknown signature line, base64 without padding",
+            ["MalformedSignatureLine"],
+            "invalid",
+            good + f"{EM_DASH} w0.cxp-vectors.example/witness AAAAAAA\n",
+        ),
+        case(
+            "unknown signature line, URL-safe base64",
+            ["MalformedSignatureLine"],
+            "invalid",
+            good + f"{EM_DASH} w0.cxp-vectors.example/witness ____----\n",
+        ),
+        case(
+            "verifier key string with a wrong key id",
+            ["VerifierKeyIdMismatch"],
+            "invalid",
+            good,
+            verifier=wrong_id,
+        ),
+    ]
+
     description = (
-        "valid: verify_checkpoint(note, verifier=from_vkey(verifierKey), origin=origin) returns a "
-        "checkpoint with the given size and rootHex; invalid: it fails."
+        "Parse verifierKey as a verifier key string (log.md CXP-LOG-007), verify note as a "
+        "signed note with that one trusted key (CXP-LOG-006, CXP-LOG-007), then parse the "
+        "verified text as a checkpoint and compare its origin with origin (CXP-LOG-005, "
+        "CXP-LOG-008): a valid case yields tree size size and root hash rootHex; an invalid case "
+        "is rejected at one of these steps."
     )
     groups = [
         {

@@ -66,7 +66,7 @@ _ZJ_SEAL = SealingPrivateKey.from_x25519_bytes(_seed("zj-330000/seal")).public_k
 
 _REQ_VERIFY = ["CXP-TRUST-001", "CXP-TRUST-002", "CXP-TRUST-003", "CXP-TRUST-006"]
 _REQ_BOOTSTRAP = [*_REQ_VERIFY, "CXP-TRUST-004", "CXP-TRUST-005"]
-_REQ_STRUCTURE = ["CXP-TRUST-007", "CXP-TRUST-008"]
+_REQ_STRUCTURE = ["CXP-TRUST-007", "CXP-TRUST-008", "CXP-TRUST-032"]
 _REQ_TIME = ["CXP-TRUST-009", "CXP-TRUST-010"]
 _REQ_UPDATE = [
     *_REQ_VERIFY,
@@ -116,6 +116,7 @@ _NOTES = {
     "SubMicrosecondTime": "A timestamp has a nanosecond part that is not a whole microsecond.",
     "RevokedRootKey": "A revocation names a root key of the same version.",
     "ExpiryBeforeIssue": "expires_at is not later than issued_at.",
+    "InvalidEndpoint": "A node endpoint breaks the host:port grammar of CXP-TRUST-032.",
 }
 
 
@@ -332,6 +333,12 @@ def _malformed_bundles(version: int) -> list[tuple[str, list[str], trust_pb2.Tru
     pb.revocations[0].key_id = _ROOT_B.key_id
     pb = variant("expires_at equal to issued_at", "ExpiryBeforeIssue")
     pb.expires_at.CopyFrom(pb.issued_at)
+    pb = variant("endpoint port with a leading zero", "InvalidEndpoint")
+    pb.nodes[1].endpoints.append("zj.creditlink.example:0443")
+    pb = variant("endpoint IPv6 address without brackets", "InvalidEndpoint")
+    pb.nodes[1].endpoints.append("2001:db8::33:8443")
+    pb = variant("endpoint DNS label ending in '-'", "InvalidEndpoint")
+    pb.nodes[1].endpoints.append("zj-.creditlink.example:443")
     return out
 
 

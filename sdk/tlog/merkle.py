@@ -144,10 +144,10 @@ def verify_consistency(
     Implements RFC 9162 §2.1.4.2 with these edge rules (CXP-LOG-003):
 
     * ``size1 > size2`` is rejected;
-    * ``size1 == size2`` needs an empty proof and ``root1 == root2``;
     * ``size1 == 0`` needs an empty proof and ``root1`` equal to the empty-tree root
       ``SHA-256("")`` (transparency-dev/merkle accepts any ``root1`` here; a size-0 tree has
-      exactly one root, so we check it);
+      exactly one root, so we check it), and for ``size2 == 0`` also ``root2`` equal to it;
+    * ``size1 == size2`` needs an empty proof and ``root1 == root2``;
     * otherwise the proof must have exactly the length the sizes imply.
 
     Returns ``None`` on success and raises :class:`~creditlink.sdk.errors.InvalidProof`
@@ -161,17 +161,21 @@ def verify_consistency(
     root1, root2 = bytes(root1), bytes(root2)
     if size1 > size2:
         raise InvalidProof(f"size1 {size1} is larger than size2 {size2}")
+    if size1 == 0:
+        # Checked before the equal-sizes case: for 0 -> 0 both roots must be SHA-256(""),
+        # not merely equal to each other (CXP-LOG-003).
+        if proof:
+            raise InvalidProof("consistency proof from the empty tree must be empty")
+        if root1 != EMPTY_ROOT:
+            raise InvalidProof("root1 is not the empty-tree root although size1 is 0")
+        if size2 == 0 and root2 != EMPTY_ROOT:
+            raise InvalidProof("root2 is not the empty-tree root although size2 is 0")
+        return
     if size1 == size2:
         if proof:
             raise InvalidProof("consistency proof between equal sizes must be empty")
         if root1 != root2:
             raise InvalidProof(f"roots differ for the same tree size {size1}")
-        return
-    if size1 == 0:
-        if proof:
-            raise InvalidProof("consistency proof from the empty tree must be empty")
-        if root1 != EMPTY_ROOT:
-            raise InvalidProof("root1 is not the empty-tree root although size1 is 0")
         return
     if not proof:
         raise InvalidProof(f"empty consistency proof from size {size1} to size {size2}")

@@ -336,6 +336,81 @@ def test_malformed_json_is_rejected(mutate: Any) -> None:
     assert err.value.reason == "MALFORMED_ENVELOPE"
 
 
+def test_json_text_must_be_utf8() -> None:
+    """CXP-ENV-006: UTF-8 only; no byte-order mark, no UTF-16/32, no invalid or surrogate bytes."""
+    text = json.dumps(_doc(sign(b"x", RECORD, [KEY_A])))
+    assert Envelope.from_json(text.encode("utf-8")).payload == b"x"
+    for data in (
+        b"\xef\xbb\xbf" + text.encode("utf-8"),  # UTF-8 byte-order mark
+        text.encode("utf-16"),
+        text.encode("utf-16-le"),
+        text.encode("utf-32"),
+        text.encode("utf-8").replace(b'"payloadType": "', b'"payloadType": "\xff', 1),
+        text.encode("utf-8").replace(b"eA==", b"e\xc3\x28==", 1),  # invalid sequence
+        text.encode("utf-8").replace(b'"keyid": "', b'"keyid": "\xed\xa0\x80', 1),  # surrogate
+        text.encode("utf-8").replace(b'"keyid": "', b'"keyid": "\xc0\xaf', 1),  # overlong
+    ):
+        assert data != text.encode("utf-8")
+        with pytest.raises(InvalidEnvelope) as err:
+            Envelope.from_json(data)
+        assert err.value.reason == "MALFORMED_ENVELOPE", data[:40]
+    # A Python str holding an unpaired surrogate is not Unicode text either.
+    with pytest.raises(InvalidEnvelope) as err:
+        Envelope.from_json(text.replace('"keyid": "', '"keyid": "\ud800', 1))
+    assert err.value.reason == "MALFORMED_ENVELOPE"
+
+
+@pytest.mark.parametrize("member", ["payloadType", "keyid"])
+def test_json_unpaired_surrogate_escape_is_rejected(member: str) -> None:
+    """CXP-ENV-006: a string whose escapes decode to an unpaired surrogate is refused."""
+    doc = _doc(sign(b"x", RECORD, [KEY_A]))
+    text = json.dumps(doc)
+    if member == "payloadType":
+        bad = text.replace(json.dumps(RECORD), '"\\ud800"', 1)
+    else:
+        bad = text.replace('"keyid": "', '"keyid": "\\udfff', 1)
+    assert bad != text
+    with pytest.raises(InvalidEnvelope) as err:
+        Envelope.from_json(bad)
+    assert err.value.reason == "MALFORMED_ENVELOPE"
+    # A surrogate pair is fine: it is one code point (U+1F600).
+    pair = text.replace('"keyid": "', '"keyid": "\\ud83d\\ude00', 1)
+    assert Envelope.from_json(pair).signatures[0].keyid.startswith("\U0001f600")
+
+
+def test_check_order_of_step_1() -> None:
+    """CXP-ENV-010: with several faults, the first check in the specified order decides."""
+    good = _doc(sign(b"x", RECORD, [KEY_A]))
+    sig = good["signatures"][0]
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({**good, "payload": "", "signatures": []}, "NO_SIGNATURES"),
+        ({**good, "payload": "!!!!", "signatures": []}, "MALFORMED_ENVELOPE"),
+        ({**good, "payload": "", "signatures": [sig] * 17}, "LIMIT_EXCEEDED"),
+        ({**good, "signatures": [{"sig": "!!!!"}] + [sig] * 16}, "LIMIT_EXCEEDED"),
+        ({**good, "payloadType": 5, "signatures": [sig] * 17}, "MALFORMED_ENVELOPE"),
+        ({**good, "signatures": [{"keyid": "", "sig": "*" * 5465}]}, "LIMIT_EXCEEDED"),
+        ({**good, "signatures": [{"keyid": 1, "sig": "*" * 5465}]}, "MALFORMED_ENVELOPE"),
+        ({**good, "payload": "!!!!", "signatures": [{"sig": "*" * 5465}]}, "LIMIT_EXCEEDED"),
+        ({**good, "payload": "", "payloadType": ""}, "MALFORMED_ENVELOPE"),
+        ({**good, "payloadType": "t" * 201, "signatures": [sig] * 17}, "LIMIT_EXCEEDED"),
+        (
+            {**good, "signatures": [{"keyid": "k" * 129, "sig": base64.b64encode(bytes(4097))}]},
+            "MALFORMED_ENVELOPE",
+        ),
+        (
+            {**good, "signatures": [{"keyid": "", "sig": base64.b64encode(bytes(4097)).decode()}]},
+            "LIMIT_EXCEEDED",
+        ),
+    ]
+    for doc, reason in cases:
+        with pytest.raises(InvalidEnvelope) as err:
+            Envelope.from_json(json.dumps(doc, default=bytes.decode))
+        assert err.value.reason == reason, doc
+    # Characters are code points: 200 CJK characters (600 UTF-8 bytes) are within the limit.
+    assert Envelope.from_json({**good, "payloadType": "\u4fe1" * 200}).payload == b"x"
+    assert Envelope.from_json({**good, "signatures": [{**sig, "keyid": "\u952e" * 128}]})
+
+
 def test_json_size_limits() -> None:
     """CXP-ENV-005: oversized base64 is refused before decoding."""
     doc = _doc(sign(b"x", RECORD, [KEY_A]))
@@ -359,6 +434,19 @@ def test_proto_round_trip_and_unknown_fields() -> None:
     assert Envelope.from_proto(envelope_pb2.Envelope.FromString(data)) == env
     assert env.to_proto().SerializeToString(deterministic=True) == data
     for bad in (data + b"\x38\x01", data[:-1], b"\xff\xff"):
+        with pytest.raises(InvalidEnvelope) as err:
+            Envelope.from_bytes(bad)
+        assert err.value.reason == "MALFORMED_ENVELOPE"
+
+
+def test_proto_wrong_wire_type_is_malformed() -> None:
+    """CXP-ENV-006: a defined field number with a wire type its type cannot have is refused."""
+    data = sign(b"x", RECORD, [KEY_A]).to_bytes()
+    for bad in (
+        b"\x08\x01" + data,  # field 1 (payload, bytes) as a varint
+        data + b"\x15\x00\x00\x00\x00",  # field 2 (payload_type, string) as a fixed32
+        data + b"\x1a\x02\x10\x01",  # a signature whose field 2 (sig, bytes) is a varint
+    ):
         with pytest.raises(InvalidEnvelope) as err:
             Envelope.from_bytes(bad)
         assert err.value.reason == "MALFORMED_ENVELOPE"

@@ -359,6 +359,15 @@ def _mutations() -> dict[str, Callable[[trust_pb2.TrustBundle], None]]:
     def ckpt_name_with_space(pb: trust_pb2.TrustBundle) -> None:
         pb.nodes[0].keys[1].note_name = "creditlink example"
 
+    def ckpt_name_with_nbsp(pb: trust_pb2.TrustBundle) -> None:
+        pb.nodes[0].keys[1].note_name = "creditlink\u00a0example"
+
+    def ckpt_name_with_plus(pb: trust_pb2.TrustBundle) -> None:
+        pb.nodes[0].keys[1].note_name = "creditlink+example"
+
+    def ckpt_name_with_control(pb: trust_pb2.TrustBundle) -> None:
+        pb.nodes[0].keys[1].note_name = "creditlink\x01example"
+
     def bad_endpoint(pb: trust_pb2.TrustBundle) -> None:
         pb.nodes[0].endpoints.append("hub.example")
 
@@ -433,6 +442,68 @@ def test_structural_faults_are_malformed(
     pb = v1_pb()
     mutate(pb)
     assert reason_of(lambda: bootstrap(sign_pb(pb))) == "TRUST_BUNDLE_MALFORMED", name
+
+
+GOOD_ENDPOINTS = [
+    "zj.example:443",
+    "ZJ.Example:1",
+    "localhost:65535",
+    "a-b.c0.example:8443",
+    "x" * 63 + ".example:443",
+    ".".join(["a" * 63] * 3) + "." + "b" * 61 + ":443",  # 253 characters
+    "192.0.2.7:443",
+    "0.0.0.0:9",
+    "[2001:db8::1]:8443",
+    "[2001:DB8:0:0:0:0:0:1]:443",
+    "[::]:1",
+    "[::ffff:192.0.2.1]:443",
+]
+BAD_ENDPOINTS = [
+    "zj.example",  # no port
+    "zj.example:",
+    ":443",
+    "zj.example:0",
+    "zj.example:65536",
+    "zj.example:0443",  # leading zero
+    "zj.example:+443",
+    "zj.example: 443",
+    " zj.example:443",
+    "zj.example:443 ",
+    "zj.example:\uff14\uff14\uff13",  # fullwidth digits
+    "-zj.example:443",
+    "zj-.example:443",
+    "zj..example:443",
+    ".zj.example:443",
+    "zj.example.:443",  # trailing dot
+    "zj_x.example:443",
+    "h\u00e9llo.example:443",  # not an A-label
+    "x" * 64 + ".example:443",  # label of 64
+    ".".join(["a" * 63] * 3) + "." + "b" * 62 + ":443",  # 254 characters
+    "123:443",  # all-digit last label
+    "1.2.3:443",
+    "1.2.3.256:443",
+    "01.2.3.4:443",
+    "2001:db8::1:443",  # IPv6 without brackets
+    "[2001:db8::1%eth0]:443",  # zone identifier
+    "[2001:db8::g]:443",
+    "[1.2.3.4]:443",
+    "[]:443",
+    "user@zj.example:443",
+    "https://zj.example:443",
+]
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "ok"), [(e, True) for e in GOOD_ENDPOINTS] + [(e, False) for e in BAD_ENDPOINTS]
+)
+def test_endpoint_grammar(endpoint: str, ok: bool) -> None:
+    """CXP-TRUST-032 (via CXP-TRUST-007 rule 5): the endpoint grammar, exactly."""
+    pb = v1_pb()
+    pb.nodes[0].endpoints.append(endpoint)
+    if ok:
+        assert endpoint in bootstrap(sign_pb(pb)).node("cn-hub").endpoints
+    else:
+        assert reason_of(lambda: bootstrap(sign_pb(pb))) == "TRUST_BUNDLE_MALFORMED"
 
 
 def test_unknown_field_is_malformed() -> None:
@@ -939,6 +1010,36 @@ def test_read_garbage_file(tmp_path: Path) -> None:
     with pytest.raises(InvalidTrustBundle) as info:
         read_trust_bundle_envelope(path)
     assert info.value.reason == "TRUST_BUNDLE_MALFORMED"
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: {**d, "signatures": []},  # NO_SIGNATURES
+        lambda d: {**d, "signatures": d["signatures"] * 9},  # 18 signatures: LIMIT_EXCEEDED
+        lambda d: {**d, "payload": ""},  # empty payload: MALFORMED_ENVELOPE
+        lambda d: {**d, "extra": 1},  # unknown member: MALFORMED_ENVELOPE
+    ],
+)
+def test_envelope_decoding_errors_map_to_malformed(tmp_path: Path, mutate: Callable) -> None:
+    """CXP-TRUST-033: every envelope decoding reason is reported as TRUST_BUNDLE_MALFORMED."""
+    path = tmp_path / "trust-bundle.json"
+    path.write_text(json.dumps(mutate(V1_ENV.to_dict())), encoding="utf-8")
+    with pytest.raises(InvalidEnvelope):
+        Envelope.from_json(path.read_bytes())  # the envelope reason itself ...
+    with pytest.raises(InvalidTrustBundle) as info:
+        read_trust_bundle_envelope(path)  # ... is never reported as such
+    assert info.value.reason == "TRUST_BUNDLE_MALFORMED"
+
+
+def test_pinned_threshold_above_the_pinned_keys_is_a_configuration_error() -> None:
+    """CXP-TRUST-004: t < 1 or t > distinct pinned keys is refused before any envelope."""
+    for threshold in (0, 3):
+        with pytest.raises(ValueError, match="threshold"):
+            bootstrap(V1_ENV, threshold=threshold)
+    # The same pinned key twice is one key.
+    with pytest.raises(ValueError, match="threshold"):
+        bootstrap(V1_ENV, roots=[ROOT_A, ROOT_A], threshold=2)
 
 
 def test_update_chain_is_bounded() -> None:

@@ -47,11 +47,14 @@ def _item(obj: dict[str, str]) -> BatchItem:
 
 def _checks(test: dict[str, Any]) -> dict[str, Callable[[], object]]:
     head = Envelope.from_json(json.dumps(test["headEnvelope"]))
+    signer = GROUP["signerNodeId"]
     return {
         "verifyBatch": lambda: verify_batch(
             SignedBatch(head=head, items=[_item(i) for i in test["items"]]),
             keys=[KEY],
             expected_types=test["expectedTypes"],
+            threshold=1,
+            expected_signer=signer,
         ),
         "verifyBatched": lambda: verify_batched(
             BatchedEnvelope(
@@ -62,6 +65,8 @@ def _checks(test: dict[str, Any]) -> dict[str, Callable[[], object]]:
             ),
             keys=[KEY],
             expected_type=test["expectedType"],
+            threshold=1,
+            expected_signer=signer,
         ),
     }
 
@@ -70,7 +75,7 @@ def _checks(test: dict[str, Any]) -> dict[str, Callable[[], object]]:
     "test", GROUP["tests"], ids=lambda t: f"{t['tcId']}-{'-'.join(t['flags'])}"
 )
 def test_batch_vector(test: dict[str, Any]) -> None:
-    """CXP-BATCH-001..006: each check passes or fails with the reason the vector names."""
+    """CXP-BATCH-001..007: each check passes or fails with the reason the vector names."""
     assert (test["result"] == "valid") == (not test["failures"])
     for name, check in _checks(test).items():
         reason = test["failures"].get(name)
@@ -126,7 +131,12 @@ def test_document_is_deterministic_and_complete() -> None:
         "CountMismatch",
         "HeadSignatureBitFlip",
         "ItemTypeTampered",
+        "SignerMismatch",
+        "HeadFieldConstraint",
     } <= flags
+    assert GROUP["signerNodeId"] == "zj-330000"
+    reasons = {r for t in tests for r in t["failures"].values()}
+    assert {"SIGNER_MISMATCH", "MALFORMED_BATCH"} <= reasons
     path = ROOT / "conformance" / "vectors" / "batch_signature.json"
     if path.exists():
         assert json.loads(path.read_text(encoding="utf-8")) == DOC

@@ -59,7 +59,7 @@ def _sig_cases() -> list[tuple[Algorithm, dict[str, Any], dict[str, Any]]]:
     "case", _sig_cases(), ids=lambda c: f"{c[0].name}-{c[2]['tcId']}-{'-'.join(c[2]['flags'])}"
 )
 def test_signature_vector(case: tuple[Algorithm, dict[str, Any], dict[str, Any]]) -> None:
-    """CXP-ENV-001..009: every envelope vector, through from_json + verify."""
+    """CXP-ENV-001..010: every envelope vector, through from_json + verify."""
     alg, group, test = case
     pems = group.get("publicKeyPems") or [group["publicKeyPem"]]
     keys = [PublicKey.from_pem(pem.encode(), alg) for pem in pems]
@@ -69,8 +69,12 @@ def test_signature_vector(case: tuple[Algorithm, dict[str, Any], dict[str, Any]]
         assert keys[0].key_id == group["keyId"]
 
     def run() -> bytes:
-        # The document goes through JSON text, as it would from a file.
-        envelope = Envelope.from_json(json.dumps(test["envelope"]))
+        if "envelopeText" in test:
+            # DsseVerifyText: the UTF-8 encoding of the text, unchanged (CXP-VEC-016).
+            envelope = Envelope.from_json(test["envelopeText"].encode("utf-8"))
+        else:
+            # The document goes through JSON text, as it would from a file.
+            envelope = Envelope.from_json(json.dumps(test["envelope"]))
         return verify(
             envelope, keys=keys, expected_type=test["payloadType"], threshold=test["threshold"]
         )
@@ -100,6 +104,33 @@ def test_documents_are_deterministic_and_well_formed() -> None:
         assert doc["numberOfTests"] == len(tests)
         for test in tests:
             assert set(test["flags"]) <= set(doc["notes"])
+
+
+def test_text_group_only_in_the_ed25519_file() -> None:
+    """DsseVerifyText (envelopeText) is in dsse_ed25519.json only; other groups use objects."""
+    for alg, doc in SIG_DOCS.items():
+        types = [g["type"] for g in doc["testGroups"]]
+        expected = ["DsseVerify", "DsseVerifyThreshold"]
+        if alg is Algorithm.ED25519:
+            expected.append("DsseVerifyText")
+        assert types == expected
+        for group in doc["testGroups"]:
+            member = "envelopeText" if group["type"] == "DsseVerifyText" else "envelope"
+            assert all(member in t for t in group["tests"]), group["type"]
+
+
+def test_text_cases_decode_as_their_object_twins() -> None:
+    """Valid DsseVerifyText cases are the valid DsseVerify envelope, only spelled differently."""
+    doc = SIG_DOCS[Algorithm.ED25519]
+    good = doc["testGroups"][0]["tests"][0]["envelope"]
+    expected = Envelope.from_json(json.dumps(good))
+    text_group = doc["testGroups"][2]
+    for test in text_group["tests"]:
+        if test["result"] == "valid":
+            decoded = Envelope.from_json(test["envelopeText"].encode("utf-8"))
+            assert decoded.payload == expected.payload
+            assert decoded.payload_type == expected.payload_type
+            assert [s.sig for s in decoded.signatures] == [s.sig for s in expected.signatures]
 
 
 def test_vector_flags_required_by_the_issue_are_present() -> None:

@@ -224,6 +224,10 @@ EXPECTED_CAUSE = {
     "16-byte nonce": "HEADER_CONSTRAINT",
     "no sealed_at": "HEADER_CONSTRAINT",
     "32-byte content key under the AES-128-GCM suite": "CONTENT_KEY_LENGTH",
+    "sealed_at one second before 0001-01-01T00:00:00Z": "HEADER_CONSTRAINT",
+    "sealed_at one second after 9999-12-31T23:59:59Z": "HEADER_CONSTRAINT",
+    "sealed_at nanos 1000000000": "HEADER_CONSTRAINT",
+    "sealed_at nanos -1": "HEADER_CONSTRAINT",
 }
 
 

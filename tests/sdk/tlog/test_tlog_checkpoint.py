@@ -271,6 +271,55 @@ def test_malformed_signature_lines_fail_even_from_unknown_keys() -> None:
             open_note(note + line, [LOG.verifier])
 
 
+def test_signature_line_grammar_edges() -> None:
+    """CXP-LOG-006, CXP-LOG-011: 4 decoded bytes, padding, alphabet and names, any key."""
+    note = sign_note(CP.to_body(), [LOG])
+    for line in [
+        f"{EM} someone AAAAAA==\n",  # exactly 4 bytes: a key id and no signature
+        f"{EM} someone AAAAAAA\n",  # 5 bytes, unpadded
+        f"{EM} someone ____----\n",  # URL-safe alphabet
+        f"{EM} some\u00a0one AAAAAAAA\n",  # no-break space (White_Space) in the name
+        f"{EM} some\u3000one AAAAAAAA\n",  # ideographic space in the name
+        f"{EM} someone AAAAAAAA \n",  # trailing space after the base64
+    ]:
+        with pytest.raises(InvalidCheckpoint, match=r"malformed|without a signature"):
+            open_note(note + line, [LOG.verifier])
+    # 5 decoded bytes from an unknown key: well formed, ignored.
+    assert open_note(note + f"{EM} someone AAAAAAA=\n", [LOG.verifier])[1] == [ORIGIN]
+
+
+def test_del_and_c1_are_not_forbidden_control_characters() -> None:
+    """CXP-LOG-006: only U+0000-U+0009 and U+000B-U+001F are forbidden; DEL and C1 are text."""
+    body = "".join(f"{line}\n" for line in (ORIGIN, "7", base64.b64encode(ROOT).decode()))
+    for extension in ["del \x7f", "c1 \x80 \x85 \x9f"]:
+        text = body + extension + "\n"
+        cp = verify_checkpoint(sign_note(text, [LOG]), verifier=LOG.verifier, origin=ORIGIN)
+        assert cp.extensions == (extension,)
+    for control in ["\x00", "\x1b", "\x1f", "\r", "\t"]:
+        with pytest.raises(InvalidCheckpoint, match="control"):
+            sign_note(body + f"ext{control}\n", [LOG])
+
+
+def test_text_ends_at_the_last_blank_line() -> None:
+    """CXP-LOG-006: the signature block follows the LAST empty line; the text may contain one."""
+    text = "first paragraph\n\nsecond paragraph\n"
+    note = sign_note(text, [LOG])
+    assert open_note(note, [LOG.verifier]) == (text, [ORIGIN])
+
+
+def test_verifier_key_id_must_match() -> None:
+    """CXP-LOG-007: a verifier key string whose key id is not the computed one is refused."""
+    name, key_id, key64 = LOG.verifier.vkey.split("+", 2)
+    wrong = f"{int(key_id, 16) ^ 1:08x}"
+    with pytest.raises(InvalidKey, match="key id does not match"):
+        NoteVerifier.from_vkey(f"{name}+{wrong}+{key64}")
+    # The key id's hex digits may be written in either case.
+    assert NoteVerifier.from_vkey(f"{name}+{key_id.upper()}+{key64}") == LOG.verifier
+    for bad_id in (key_id[:7], key_id + "0", "0x" + key_id[2:]):
+        with pytest.raises(InvalidKey):
+            NoteVerifier.from_vkey(f"{name}+{bad_id}+{key64}")
+
+
 def test_signature_count_cap() -> None:
     unknown = [
         NoteSigner.from_seed(f"u{i}.example", bytes([i]) * 32) for i in range(MAX_SIGNATURES)

@@ -439,6 +439,16 @@ def test_consistency_edge_cases() -> None:
         verify_consistency(size1=1, size2=2, root1=r1, root2=r2, proof=[r1 + b"\x00"])
 
 
+def test_consistency_between_empty_trees_needs_the_empty_root() -> None:
+    """CXP-LOG-003: for size1 = size2 = 0 both roots must be SHA-256(""), not merely equal."""
+    verify_consistency(size1=0, size2=0, root1=EMPTY_ROOT, root2=EMPTY_ROOT, proof=[])
+    for root1, root2 in [(SOME_HASH, SOME_HASH), (EMPTY_ROOT, SOME_HASH), (SOME_HASH, EMPTY_ROOT)]:
+        with pytest.raises(InvalidProof, match="empty-tree root"):
+            verify_consistency(size1=0, size2=0, root1=root1, root2=root2, proof=[])
+    with pytest.raises(InvalidProof, match="must be empty"):
+        verify_consistency(size1=0, size2=0, root1=EMPTY_ROOT, root2=EMPTY_ROOT, proof=[EMPTY_ROOT])
+
+
 def test_sizes_are_bound_by_the_checkpoint_not_by_the_proof() -> None:
     """Documents RFC 9162 behaviour: a proof alone does not authenticate tree sizes.
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from creditlink.sdk.errors import InvalidCheckpoint, InvalidProof
+from creditlink.sdk.errors import InvalidCheckpoint, InvalidKey, InvalidProof
 from creditlink.sdk.tlog import (
     Frontier,
     MemoryNodeStore,
@@ -86,8 +86,9 @@ def test_inclusion_vector(case: Case) -> None:
     if t["result"] == "valid":
         verify_inclusion(**kwargs)
     else:
-        with pytest.raises(InvalidProof):
+        with pytest.raises(InvalidProof) as info:
             verify_inclusion(**kwargs)
+        assert info.value.reason == "INVALID_PROOF"  # the one reason of log.md §4
 
 
 @pytest.mark.parametrize("case", _cases(DOCS["merkle_consistency"]), ids=_id)
@@ -104,14 +105,20 @@ def test_consistency_vector(case: Case) -> None:
     if t["result"] == "valid":
         verify_consistency(**kwargs)
     else:
-        with pytest.raises(InvalidProof):
+        with pytest.raises(InvalidProof) as info:
             verify_consistency(**kwargs)
+        assert info.value.reason == "INVALID_PROOF"  # the one reason of log.md §4
 
 
 @pytest.mark.parametrize("case", _cases(DOCS["checkpoint"]), ids=_id)
 def test_checkpoint_vector(case: Case) -> None:
-    """CXP-LOG-005 .. CXP-LOG-008."""
+    """CXP-LOG-005 .. CXP-LOG-008; a verifier key with a wrong key id fails at parsing."""
     _, t = case
+    if "VerifierKeyIdMismatch" in t["flags"]:
+        assert t["result"] == "invalid"
+        with pytest.raises(InvalidKey, match="key id does not match"):
+            NoteVerifier.from_vkey(t["verifierKey"])
+        return
     verifier = NoteVerifier.from_vkey(t["verifierKey"])
     if t["result"] == "valid":
         cp = verify_checkpoint(t["note"], verifier=verifier, origin=t["origin"])
@@ -119,8 +126,9 @@ def test_checkpoint_vector(case: Case) -> None:
         assert cp.size == t["size"]
         assert cp.root_hash.hex() == t["rootHex"]
     else:
-        with pytest.raises(InvalidCheckpoint):
+        with pytest.raises(InvalidCheckpoint) as info:
             verify_checkpoint(t["note"], verifier=verifier, origin=t["origin"])
+        assert info.value.reason == "INVALID_CHECKPOINT"  # the one reason of log.md §4
 
 
 def test_library_proofs_equal_the_vector_proofs() -> None:
