@@ -1,0 +1,382 @@
+"""Intake: from sealed bytes off the wire to a :class:`~creditlink.gateway.ledger.Submission`.
+
+Every submitted message passes the same numbered steps (DESIGN.md "The exchange, end to end",
+step 5), each failing with its own reason and storing nothing:
+
+1. open the seal with this node's sealing keys (``SEAL_OPEN_FAILED``, uniform by design);
+2. the sender named by the seal must be the authenticated peer, unless the peer is a gateway
+   that relays for others (``SENDER_MISMATCH``);
+3. verify the signature(s) with the keys the trust bundle lists for the sender and payload kind
+   *now* (``UNKNOWN_SENDER``, ``KIND_NOT_PERMITTED``, ``INVALID_SIGNATURE``, batch reasons);
+4. only then parse each statement strictly; its body must be the kind the payload type names
+   (CXP-API-006), its header must name the signer and this node among its recipients, and the
+   seal's recipients (CXP-API-007) (``PAYLOAD_KIND_MISMATCH``, ``SENDER_MISMATCH``,
+   ``WRONG_RECIPIENT``);
+5. the statement must be fresh (``STALE_MESSAGE``): replays are refused by message id in the
+   ledger, and the window bounds how long ids must be remembered;
+6. contract constraints (protovalidate; ``CONSTRAINT_VIOLATION`` with field violations) and
+   identifiers (``INVALID_USCC``) — codes that fail are rejected, never corrected;
+7. permissions: the sender must be allowed to publish this kind within the statement's scope
+   (region, sector or authority; ``PERMISSION_DENIED_SCOPE``), and name-list entries need the
+   determining permission too.
+
+A batch is all or nothing: one failing item rejects the batch, naming every failing item.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import protovalidate
+from google.protobuf import message as pb_message
+
+from creditlink.gateway.ledger import BatchInfo, LedgerEntry, Submission
+from creditlink.sdk import envelope as dsse
+from creditlink.sdk._internal.pae import pae
+from creditlink.sdk._internal.strict import parse_strict
+from creditlink.sdk.batch import SignedBatch, verify_batch
+from creditlink.sdk.errors import (
+    CreditlinkError,
+    FieldViolation,
+    InvalidArgument,
+    PermissionDenied,
+    ReplayRejected,
+)
+from creditlink.sdk.ids import InvalidIdentifier, validate_uscc
+from creditlink.sdk.keys import KeySet, PublicKey, SealingPrivateKey
+from creditlink.sdk.seal import (
+    ENVELOPE_CONTENT_TYPE,
+    SIGNED_BATCH_CONTENT_TYPE,
+    OpenedEnvelope,
+    SealedEnvelope,
+    open_sealed,
+)
+from creditlink.sdk.tlog import leaf_hash
+from creditlink.sdk.trust import Action, NodeKind, TrustBundle
+from creditlink.v1 import common_pb2, statement_pb2
+
+__all__ = ["Intake", "ItemFailure", "RejectedBatch", "kind_of"]
+
+_PREFIX, _SUFFIX = "application/vnd.creditlink.", ".v1+protobuf"
+#: Kinds a node may address to the whole federation with an empty recipient list.
+BROADCAST_KINDS = frozenset({"measure-list", "name-list-entry", "name-list-transition"})
+#: Nodes that relay statements signed by others (forwarding, CXP-API-007 still applies).
+_RELAY_KINDS = frozenset({NodeKind.HUB, NodeKind.REGIONAL})
+_AUTHORITY_FIELDS = (
+    "authority",
+    "determining_authority",
+    "issuing_authority",
+    "handling_authority",
+    "deciding_authority",
+    "accepting_authority",
+    "evaluator",
+)
+
+
+def kind_of(payload_type: str) -> str:
+    """The ``<kind>`` of ``application/vnd.creditlink.<kind>.v1+protobuf``."""
+    if not (payload_type.startswith(_PREFIX) and payload_type.endswith(_SUFFIX)):
+        raise InvalidArgument(
+            f"payload type {payload_type!r} is not a CXP v1 type", reason="UNKNOWN_PAYLOAD_TYPE"
+        )
+    return payload_type[len(_PREFIX) : -len(_SUFFIX)]
+
+
+def _body_kind(statement: statement_pb2.Statement) -> str:
+    case = statement.WhichOneof("body")
+    return (case or "").replace("_", "-")
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFailure:
+    """Why one item of a batch was refused."""
+
+    index: int
+    message_id: str
+    error: CreditlinkError
+
+
+class RejectedBatch(InvalidArgument):
+    """A batch refused as a whole because some of its items failed; each is named."""
+
+    default_reason = "BATCH_REJECTED"
+
+    def __init__(self, message: str, *, failures: Sequence[ItemFailure]) -> None:
+        super().__init__(message)
+        self.failures: tuple[ItemFailure, ...] = tuple(failures)
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    statement: statement_pb2.Statement
+    kind: str
+    subject_key: str | None
+
+
+class Intake:
+    """Turns sealed submissions into ledger submissions, or raises with a reason."""
+
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        trust: Callable[[], TrustBundle],
+        sealing_keys: KeySet | Sequence[SealingPrivateKey],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        replay_window: timedelta = timedelta(hours=24),
+        max_clock_skew: timedelta = timedelta(minutes=5),
+    ) -> None:
+        self._node_id = node_id
+        self._trust = trust
+        self._sealing_keys = sealing_keys
+        self._clock = clock
+        self._window = replay_window
+        self._skew = max_clock_skew
+
+    # --- entry points -------------------------------------------------------------------------
+
+    def single(self, sealed: bytes, *, peer: str) -> Submission:
+        """A sealed DSSE envelope carrying one statement."""
+        opened = self._open(sealed, peer=peer, content_type=ENVELOPE_CONTENT_TYPE)
+        now = self._clock()
+        trust = self._trust()
+        signed = dsse.Envelope.from_bytes(opened.plaintext)
+        kind = kind_of(signed.payload_type)
+        keys = self._keys(trust, opened.sender_node_id, kind, now)
+        payload = dsse.verify(signed, keys=keys, expected_type=signed.payload_type)
+        checked = self._check(payload, kind, opened, trust, now)
+        message_id = checked.statement.header.message_id
+        digest = hashlib.sha256(payload).digest()
+        return Submission(
+            message_id=message_id,
+            request_digest=hashlib.sha256(opened.plaintext).digest(),
+            sender_node_id=opened.sender_node_id,
+            payload_type=signed.payload_type,
+            payload_digest=digest,
+            entries=[
+                LedgerEntry(
+                    message_id=message_id,
+                    kind=kind,
+                    sender_node_id=opened.sender_node_id,
+                    payload_type=signed.payload_type,
+                    payload=payload,
+                    envelope=opened.plaintext,
+                    subject_key=checked.subject_key,
+                )
+            ],
+        )
+
+    def batch(self, sealed: bytes, *, peer: str) -> Submission:
+        """A sealed signed batch; every item must pass, or the batch is refused as a whole."""
+        opened = self._open(sealed, peer=peer, content_type=SIGNED_BATCH_CONTENT_TYPE)
+        now = self._clock()
+        trust = self._trust()
+        signed = SignedBatch.from_bytes(opened.plaintext)
+        sender = opened.sender_node_id
+        types = {item.payload_type for item in signed.items}
+        for payload_type in types:
+            self._keys(trust, sender, kind_of(payload_type), now)  # permission per item kind
+        head_keys = self._keys(trust, sender, "batch-head", now)
+        verified = verify_batch(
+            signed, keys=head_keys, expected_types=types, expected_signer=sender
+        )
+        entries: list[LedgerEntry] = []
+        failures: list[ItemFailure] = []
+        for index, item in enumerate(verified.items):
+            try:
+                checked = self._check(item.payload, kind_of(item.payload_type), opened, trust, now)
+            except CreditlinkError as exc:
+                failures.append(ItemFailure(index, "", exc))
+                continue
+            entries.append(
+                LedgerEntry(
+                    message_id=checked.statement.header.message_id,
+                    kind=checked.kind,
+                    sender_node_id=sender,
+                    payload_type=item.payload_type,
+                    payload=item.payload,
+                    envelope=None,
+                    subject_key=checked.subject_key,
+                    leaf_hash=leaf_hash(pae(item.payload_type, item.payload)),
+                )
+            )
+        if failures:
+            raise RejectedBatch(
+                f"{len(failures)} of {len(verified.items)} items were refused", failures=failures
+            )
+        payload_type = next(iter(types)) if len(types) == 1 else ""
+        return Submission(
+            message_id=verified.batch_id,
+            request_digest=hashlib.sha256(opened.plaintext).digest(),
+            sender_node_id=sender,
+            payload_type=payload_type,
+            payload_digest=verified.root,
+            entries=entries,
+            batch=BatchInfo(batch_id=verified.batch_id, head_envelope=signed.head.to_bytes()),
+        )
+
+    # --- steps ----------------------------------------------------------------------------------
+
+    def _open(self, sealed: bytes, *, peer: str, content_type: str) -> OpenedEnvelope:
+        # Step 1. SealError is uniform on purpose; it is already an InvalidArgument.
+        opened = open_sealed(
+            SealedEnvelope.from_bytes(sealed), node_id=self._node_id, keys=self._sealing_keys
+        )
+        if opened.content_type != content_type:
+            raise InvalidArgument(
+                f"sealed content is {opened.content_type!r}, this call takes {content_type!r}",
+                reason="WRONG_CONTENT_TYPE",
+            )
+        # Step 2. A relay (hub, regional gateway) may carry what others signed.
+        if opened.sender_node_id != peer:
+            try:
+                relay = self._trust().node(peer)
+            except KeyError:
+                relay = None
+            if relay is None or relay.kind not in _RELAY_KINDS:
+                raise PermissionDenied(
+                    f"peer {peer!r} submitted a message sealed by {opened.sender_node_id!r}",
+                    reason="SENDER_MISMATCH",
+                )
+        return opened
+
+    def _keys(self, trust: TrustBundle, sender: str, kind: str, now: datetime) -> list[PublicKey]:
+        # Step 3 (key lookup): the bundle fixes which keys may sign this kind for this node now.
+        try:
+            trust.node(sender)
+        except KeyError:
+            raise PermissionDenied(
+                f"{sender!r} is not a member of the federation", reason="UNKNOWN_SENDER"
+            ) from None
+        keys = trust.signing_keys(sender, kind=kind, at=now)
+        if not keys:
+            raise PermissionDenied(
+                f"{sender!r} has no key that may sign {kind!r} now", reason="KIND_NOT_PERMITTED"
+            )
+        return keys
+
+    def _check(
+        self,
+        payload: bytes,
+        kind: str,
+        opened: OpenedEnvelope,
+        trust: TrustBundle,
+        now: datetime,
+    ) -> _Checked:
+        # Step 4: the payload verified; only now is it parsed (strictly).
+        statement = parse_strict(statement_pb2.Statement, payload)
+        if _body_kind(statement) != kind:
+            raise InvalidArgument(
+                f"payload type names {kind!r} but the statement carries "
+                f"{_body_kind(statement) or 'nothing'!r}",
+                reason="PAYLOAD_KIND_MISMATCH",
+            )
+        header = statement.header
+        if header.sender_node_id != opened.sender_node_id:
+            raise PermissionDenied(
+                f"statement names sender {header.sender_node_id!r}, signed by "
+                f"{opened.sender_node_id!r}",
+                reason="SENDER_MISMATCH",
+            )
+        recipients = set(header.recipient_node_ids)
+        if recipients:
+            if self._node_id not in recipients and not recipients & set(opened.recipients):
+                raise InvalidArgument(
+                    "the statement is not addressed to this node", reason="WRONG_RECIPIENT"
+                )
+            if not set(opened.recipients) <= recipients | {self._node_id}:
+                raise InvalidArgument(
+                    "the seal names recipients the signed statement does not",
+                    reason="WRONG_RECIPIENT",
+                )
+        elif kind not in BROADCAST_KINDS:
+            raise InvalidArgument(
+                f"{kind!r} statements must name their recipients", reason="WRONG_RECIPIENT"
+            )
+        # Step 5: freshness bounds the replay-protection memory.
+        created = header.created_at.ToDatetime(tzinfo=UTC)
+        if not now - self._window <= created <= now + self._skew:
+            raise ReplayRejected(
+                f"statement created at {created.isoformat()} is outside the accepted window",
+                reason="STALE_MESSAGE",
+            )
+        # Step 6: contract constraints, then identifiers.
+        violations = protovalidate.collect_violations(statement)
+        if violations:
+            raise InvalidArgument(
+                f"the statement violates {len(violations)} contract constraint(s)",
+                reason="CONSTRAINT_VIOLATION",
+                field_violations=tuple(
+                    FieldViolation(
+                        ".".join(e.field_name for e in v.proto.field.elements) or v.proto.rule_id,
+                        v.proto.message,
+                    )
+                    for v in violations
+                ),
+            )
+        body = getattr(statement, statement.WhichOneof("body") or "")
+        subject_key, scopes = self._identifiers(body, kind)
+        # Step 7: permissions, deny by default.
+        sender = opened.sender_node_id
+        sender_info = trust.node(sender)
+        if sender_info.sector:
+            scopes.append(f"sector:{sender_info.sector}")
+        if not any(trust.permits(sender, Action.PUBLISH, kind, s) for s in scopes):
+            raise PermissionDenied(
+                f"{sender!r} may not publish {kind!r} within {', '.join(scopes) or 'any scope'}",
+                reason="PERMISSION_DENIED_SCOPE",
+            )
+        if kind == "name-list-entry" and not any(
+            trust.permits(sender, Action.DETERMINE, kind, s) for s in scopes
+        ):
+            raise PermissionDenied(
+                f"{sender!r} is not a determining authority within {', '.join(scopes)}",
+                reason="PERMISSION_DENIED_SCOPE",
+            )
+        return _Checked(statement, kind, subject_key)
+
+    def _identifiers(self, body: pb_message.Message, kind: str) -> tuple[str | None, list[str]]:
+        """Validate the identifiers a body carries; return its subject key and scopes."""
+        field = kind.replace("-", "_")
+        subject_key: str | None = None
+        regions: list[str] = []
+        scopes: list[str] = []
+        subject = getattr(body, "subject", None)
+        if isinstance(subject, common_pb2.SubjectRef) and body.HasField("subject"):
+            if subject.uscc:
+                code = _uscc(subject.uscc, f"{field}.subject.uscc")
+                subject_key = code
+                regions.append(code[2:8])
+            elif subject.person_token:
+                subject_key = subject.person_token
+        for name, authority in _authorities(body):
+            if authority.uscc:
+                scopes.append(f"authority:{_uscc(authority.uscc, f'{field}.{name}.uscc')}")
+            if authority.region_code:
+                regions.insert(0, authority.region_code)
+        region = getattr(body, "region_code", "")
+        if isinstance(region, str) and region:
+            regions.insert(0, region)
+        scopes[:0] = [f"region:{r}" for r in dict.fromkeys(regions)]
+        return subject_key, scopes
+
+
+def _uscc(code: str, path: str) -> str:
+    try:
+        return validate_uscc(code)
+    except InvalidIdentifier as exc:
+        raise InvalidArgument(
+            f"{path}: {exc.message}",
+            reason="INVALID_USCC",
+            field_violations=(FieldViolation(path, exc.message),),
+        ) from None
+
+
+def _authorities(body: pb_message.Message) -> Iterator[tuple[str, common_pb2.AuthorityRef]]:
+    for name in _AUTHORITY_FIELDS:
+        value = getattr(body, name, None)
+        if isinstance(value, common_pb2.AuthorityRef) and body.HasField(name):
+            yield name, value

@@ -1,0 +1,92 @@
+"""Helpers both backends share: migration files, argument checks, UTC time.
+
+Migrations are numbered SQL files per backend, ``migrations/<dialect>/NNNN_name.sql``, shipped
+as package data. Versions start at 1 and have no gaps; the highest one is the schema version
+this code knows, and a database reporting a higher one is refused (:class:`SchemaTooNew`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Literal
+
+from creditlink.gateway.store.base import SchemaTooNew, TileId
+from creditlink.sdk.tlog import HASH_SIZE
+
+__all__ = [
+    "Migration",
+    "check_range",
+    "check_tiles",
+    "load_migrations",
+    "pending_migrations",
+    "utc_now",
+]
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+# A tile holds at most 256 node hashes (C2SP tlog-tiles); the schemas check the same bound.
+_MAX_TILE_BYTES = 256 * HASH_SIZE
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One migration file: its version (from the file name), name and SQL text."""
+
+    version: int
+    name: str
+    sql: str
+
+
+def load_migrations(dialect: Literal["sqlite", "postgres"]) -> tuple[Migration, ...]:
+    """The dialect's migrations in version order; versions must run 1, 2, 3… without gaps."""
+    folder = resources.files("creditlink.gateway.store").joinpath("migrations", dialect)
+    found: list[Migration] = []
+    for entry in folder.iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            text = entry.read_text(encoding="utf-8")
+            found.append(Migration(version=int(match[1]), name=entry.name, sql=text))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if versions != list(range(1, len(found) + 1)):
+        # A packaging mistake, not a database state: fail loudly before touching the database.
+        raise RuntimeError(f"{dialect} migrations must be numbered 1..n, found {versions}")
+    return tuple(found)
+
+
+def pending_migrations(
+    migrations: tuple[Migration, ...], current: int, *, where: str
+) -> tuple[Migration, ...]:
+    """The migrations after schema version ``current``; refuse a database newer than the code."""
+    known = migrations[-1].version if migrations else 0
+    if current > known:
+        raise SchemaTooNew(
+            f"{where} has schema version {current}, newer than the {known} this creditlink "
+            "knows; upgrade creditlink (a newer version migrated this database)"
+        )
+    return tuple(m for m in migrations if m.version > current)
+
+
+def check_tiles(tiles: Mapping[TileId, bytes]) -> None:
+    """Raise ``ValueError`` unless every tile is a non-empty run of at most 256 hashes."""
+    for (level, index), hashes in tiles.items():
+        if level < 0 or index < 0:
+            raise ValueError(f"tile id must be non-negative, got {(level, index)}")
+        if not hashes or len(hashes) % HASH_SIZE or len(hashes) > _MAX_TILE_BYTES:
+            raise ValueError(f"tile {level}/{index} holds {len(hashes)} bytes")
+
+
+def check_range(start: int, limit: int) -> None:
+    """Raise ``ValueError`` for a negative start or a non-positive limit."""
+    if start < 0:
+        raise ValueError(f"start must be >= 0, got {start}")
+    if limit < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}")
+
+
+def utc_now() -> datetime:
+    """The current time, UTC (the only clock the store reads: migration timestamps)."""
+    return datetime.now(UTC)

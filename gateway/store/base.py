@@ -1,0 +1,296 @@
+"""The store interface: rows, errors, and the ``Store`` / ``Transaction`` protocols.
+
+The store persists rows and runs transactions; it never hashes, signs or sequences (STYLE 15).
+``gateway/ledger`` decides leaf indexes, computes leaf hashes, tiles and checkpoints, and hands
+finished rows to one :class:`Transaction`; the store writes them atomically or not at all.
+
+Every backend passes the same contract suite (``tests/gateway/store/contract.py``), and every
+backend-specific failure surfaces as a :class:`StoreError`:
+
+* :class:`StoreConflict` — a row with the same key already exists (a replayed ``message_id``, a
+  leaf index written twice). Nothing of the transaction is stored.
+* :class:`StoreUnavailable` — the database cannot be reached, is locked for too long, or the
+  disk failed; retrying later may succeed.
+* :class:`SchemaTooNew` — the database was migrated by a newer creditlink; this one refuses to
+  touch it.
+
+Rows are plain frozen dataclasses (no protobuf types) that check their own shape when they are
+built (STYLE 2): a row that exists is a row the database will accept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+from creditlink.sdk.errors import CreditlinkError
+from creditlink.sdk.tlog import HASH_SIZE
+
+__all__ = [
+    "BatchRow",
+    "EntryRow",
+    "LogHead",
+    "MessageRow",
+    "SchemaTooNew",
+    "Store",
+    "StoreConflict",
+    "StoreError",
+    "StoreUnavailable",
+    "TileId",
+    "Transaction",
+]
+
+#: ``(tile level, tile index)``; the same key ``gateway.ledger.tiles`` uses.
+TileId = tuple[int, int]
+
+
+class StoreError(CreditlinkError):
+    """A store operation failed; the transaction it belonged to stored nothing."""
+
+    default_reason = "STORE_ERROR"
+
+
+class StoreConflict(StoreError):
+    """A row with the same key (``message_id``, ``leaf_index``, ``batch_id``) already exists."""
+
+    default_reason = "STORE_CONFLICT"
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached or used right now (connection, lock timeout, disk)."""
+
+    default_reason = "STORE_UNAVAILABLE"
+
+
+class SchemaTooNew(StoreError):
+    """The database schema is newer than the migrations this version of creditlink knows."""
+
+    default_reason = "STORE_SCHEMA_TOO_NEW"
+
+
+def _require_aware(name: str, value: datetime) -> None:
+    if value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware (UTC), got naive {value!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EntryRow:
+    """One leaf of the transparency log, exactly as the ledger integrated it.
+
+    ``envelope`` is the serialized DSSE envelope of a single message and ``None`` for a batch
+    item, whose signature is the batch head's (see :class:`BatchRow`); a batch item has both
+    ``batch_id`` and ``index_in_batch``, a single message neither. ``subject_key`` (e.g. the
+    USCC a record is about) is indexed for :meth:`Store.entries_by_subject`.
+    """
+
+    leaf_index: int
+    message_id: str
+    batch_id: str | None
+    index_in_batch: int | None
+    kind: str
+    sender_node_id: str
+    payload_type: str
+    payload: bytes
+    envelope: bytes | None
+    leaf_hash: bytes
+    subject_key: str | None
+    integrated_at: datetime
+
+    def __post_init__(self) -> None:
+        if self.leaf_index < 0:
+            raise ValueError(f"leaf_index must be >= 0, got {self.leaf_index}")
+        if len(self.leaf_hash) != HASH_SIZE:
+            raise ValueError(f"leaf_hash must be {HASH_SIZE} bytes, got {len(self.leaf_hash)}")
+        if (self.batch_id is None) != (self.index_in_batch is None):
+            raise ValueError("batch_id and index_in_batch are both set or both None")
+        if self.index_in_batch is not None and self.index_in_batch < 0:
+            raise ValueError(f"index_in_batch must be >= 0, got {self.index_in_batch}")
+        _require_aware("integrated_at", self.integrated_at)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchRow:
+    """A batch: its signed head (one signature over the batch root) and its leaf range."""
+
+    batch_id: str
+    sender_node_id: str
+    head_envelope: bytes
+    first_leaf_index: int
+    count: int
+
+    def __post_init__(self) -> None:
+        if self.first_leaf_index < 0:
+            raise ValueError(f"first_leaf_index must be >= 0, got {self.first_leaf_index}")
+        if self.count < 1:
+            raise ValueError(f"count must be >= 1, got {self.count}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageRow:
+    """An accepted message, for idempotent retries and replay rejection.
+
+    ``request_digest`` (SHA-256 of the request as received, computed by the ledger) tells a
+    retry of the same request (answer with the stored ``receipt``) from a different request
+    reusing the id (a replay).
+    """
+
+    message_id: str
+    request_digest: bytes
+    receipt: bytes
+    first_leaf_index: int
+    leaf_count: int
+    sender_node_id: str
+    accepted_at: datetime
+
+    def __post_init__(self) -> None:
+        if len(self.request_digest) != HASH_SIZE:
+            raise ValueError(
+                f"request_digest must be {HASH_SIZE} bytes, got {len(self.request_digest)}"
+            )
+        if self.first_leaf_index < 0 or self.leaf_count < 0:
+            raise ValueError("first_leaf_index and leaf_count must be >= 0")
+        _require_aware("accepted_at", self.accepted_at)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogHead:
+    """The log's latest committed state: size, Merkle frontier and signed checkpoint.
+
+    ``frontier`` is the concatenation of the 32-byte roots of the perfect subtrees of the tree
+    (as ``creditlink.sdk.tlog.Frontier`` keeps them); ``checkpoint`` is the signed note for
+    ``size``, or ``""`` before the ledger has signed the first one. A fresh store has size 0
+    and an empty frontier.
+    """
+
+    size: int
+    frontier: bytes
+    checkpoint: str
+    updated_at: datetime
+
+    def __post_init__(self) -> None:
+        if self.size < 0:
+            raise ValueError(f"size must be >= 0, got {self.size}")
+        if len(self.frontier) % HASH_SIZE:
+            raise ValueError(f"frontier must be a multiple of {HASH_SIZE} bytes")
+        _require_aware("updated_at", self.updated_at)
+
+
+class Transaction(Protocol):
+    """One write transaction, obtained from :meth:`Store.transaction`.
+
+    Writes become visible together when the ``async with`` block exits normally and not at all
+    when it raises. After any operation fails (a :class:`StoreConflict` included) the
+    transaction is doomed: later operations raise :class:`StoreError`, and leaving the block
+    without an exception raises :class:`StoreError` too, because nothing was committed.
+    """
+
+    async def lock_head(self) -> LogHead:
+        """Lock the log head against other writers until this transaction ends, and read it.
+
+        Several gateway replicas may share one database: the head must be read and written
+        under this lock (``SELECT ... FOR UPDATE`` on PostgreSQL, the write lock taken by
+        ``BEGIN IMMEDIATE`` on SQLite). :meth:`set_head` refuses to run without it.
+        """
+        ...
+
+    async def find_messages(self, message_ids: Collection[str]) -> dict[str, MessageRow]:
+        """The already accepted messages among ``message_ids`` (one query for the whole set)."""
+        ...
+
+    async def insert_entries(self, rows: Sequence[EntryRow]) -> None:
+        """Insert log entries in one round trip; a leaf index already present conflicts."""
+        ...
+
+    async def insert_batch(self, row: BatchRow) -> None:
+        """Insert a batch head; a ``batch_id`` already present conflicts."""
+        ...
+
+    async def insert_messages(self, rows: Sequence[MessageRow]) -> None:
+        """Insert accepted messages; a ``message_id`` already present conflicts."""
+        ...
+
+    async def upsert_tiles(self, tiles: Mapping[TileId, bytes]) -> None:
+        """Write hash tiles, replacing the stored content of tiles that already exist."""
+        ...
+
+    async def set_head(self, head: LogHead) -> None:
+        """Replace the log head (only after :meth:`lock_head` in this transaction)."""
+        ...
+
+
+class Store(Protocol):
+    """Persistence for the gateway's log: entries, batches, tiles, messages and the head.
+
+    Build one with :func:`creditlink.gateway.store.open_store`, then ``await store.open()``
+    (or ``async with store:``). Reads see the latest committed state; writes go through
+    :meth:`transaction`.
+    """
+
+    async def open(self) -> None:
+        """Connect and bring the schema up to date (applying pending migrations in order).
+
+        Raises :class:`SchemaTooNew` for a database migrated by a newer creditlink and
+        :class:`StoreUnavailable` when the database cannot be reached.
+        """
+        ...
+
+    async def close(self) -> None:
+        """Release connections and threads; safe to call more than once."""
+        ...
+
+    async def __aenter__(self) -> Self:
+        """Open the store."""
+        ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close the store."""
+        ...
+
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        """One write transaction: committed when the block exits, rolled back if it raises."""
+        ...
+
+    async def head(self) -> LogHead:
+        """The latest committed log head (size 0 and an empty frontier initially)."""
+        ...
+
+    async def read_entries(
+        self, start: int, *, limit: int, kinds: Collection[str] | None = None
+    ) -> list[EntryRow]:
+        """Up to ``limit`` entries from leaf ``start`` on, in leaf order, of ``kinds`` if given."""
+        ...
+
+    async def get_entry(self, leaf_index: int) -> EntryRow | None:
+        """The entry at ``leaf_index``, or ``None``."""
+        ...
+
+    async def get_message(self, message_id: str) -> MessageRow | None:
+        """The accepted message with this id, or ``None``."""
+        ...
+
+    async def get_batch(self, batch_id: str) -> BatchRow | None:
+        """The batch with this id, or ``None``."""
+        ...
+
+    async def read_tiles(self, ids: Sequence[TileId]) -> dict[TileId, bytes]:
+        """The stored tiles among ``ids``; a tile never written is absent from the result."""
+        ...
+
+    async def entries_by_subject(
+        self, subject_key: str, *, limit: int, after: int | None = None
+    ) -> list[EntryRow]:
+        """Up to ``limit`` entries about ``subject_key`` in leaf order, after leaf ``after``."""
+        ...
+
+    async def leaf_hashes(self, start: int, end: int) -> list[bytes]:
+        """Leaf hashes of the entries ``start <= leaf_index < end``, in leaf order."""
+        ...

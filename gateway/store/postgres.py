@@ -1,0 +1,554 @@
+"""The scale-out backend: PostgreSQL through psycopg 3 and an ``AsyncConnectionPool``.
+
+Several stateless gateway replicas may share one database. Writers serialize on the single
+``log_head`` row (``SELECT ... FOR UPDATE`` in :meth:`Transaction.lock_head`); transactions run
+at READ COMMITTED, so once a writer holds that lock every later statement of its transaction
+sees everything the previous holder committed (a replayed message id is found by
+``find_messages`` instead of failing the insert).
+
+``insert_entries`` uses ``COPY ... FROM STDIN (FORMAT BINARY)``: measured on 1,000-row batches
+of log entries it is about twice as fast as ``executemany`` in pipeline mode (see
+``bench/baseline/bench_inserts.py``).
+
+Tables live in the first schema of the connection's ``search_path``, so one database can hold
+several logs (``?options=-csearch_path%3Dmylog`` in the URL). Sessions use the UTC time zone,
+so timestamps come back as aware UTC ``datetime`` objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import psycopg
+import psycopg.errors
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg_pool import AsyncConnectionPool
+
+from creditlink.gateway.store._common import (
+    check_range,
+    check_tiles,
+    load_migrations,
+    pending_migrations,
+)
+from creditlink.gateway.store.base import (
+    BatchRow,
+    EntryRow,
+    LogHead,
+    MessageRow,
+    StoreConflict,
+    StoreError,
+    StoreUnavailable,
+    TileId,
+    Transaction,
+)
+
+__all__ = ["PostgresStore"]
+
+_T = TypeVar("_T")
+_Conn = psycopg.AsyncConnection[tuple[Any, ...]]
+
+# Every statement, spelled out (no SQL is built at run time).
+_SELECT_ENTRIES_FROM = (
+    "SELECT leaf_index, message_id, batch_id, index_in_batch, kind, sender_node_id, "
+    "payload_type, payload, envelope, leaf_hash, subject_key, integrated_at FROM "
+    "log_entries WHERE leaf_index >= %s ORDER BY leaf_index LIMIT %s"
+)
+_SELECT_ENTRIES_OF_KINDS = (
+    "SELECT leaf_index, message_id, batch_id, index_in_batch, kind, sender_node_id, "
+    "payload_type, payload, envelope, leaf_hash, subject_key, integrated_at FROM "
+    "log_entries WHERE leaf_index >= %s AND kind = ANY(%s) ORDER BY leaf_index LIMIT %s"
+)
+_SELECT_MESSAGES_IN = (
+    "SELECT message_id, request_digest, receipt, first_leaf_index, leaf_count, "
+    "sender_node_id, accepted_at FROM messages WHERE message_id = ANY(%s)"
+)
+_COPY_ENTRIES = (
+    "COPY log_entries (leaf_index, message_id, batch_id, index_in_batch, kind, "
+    "sender_node_id, payload_type, payload, envelope, leaf_hash, subject_key, "
+    "integrated_at) FROM STDIN (FORMAT BINARY)"
+)
+_INSERT_MESSAGE = (
+    "INSERT INTO messages (message_id, request_digest, receipt, first_leaf_index, "
+    "leaf_count, sender_node_id, accepted_at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+)
+_INSERT_BATCH = (
+    "INSERT INTO batches (batch_id, sender_node_id, head_envelope, first_leaf_index, "
+    "count) VALUES (%s, %s, %s, %s, %s)"
+)
+_SELECT_ENTRY = (
+    "SELECT leaf_index, message_id, batch_id, index_in_batch, kind, sender_node_id, "
+    "payload_type, payload, envelope, leaf_hash, subject_key, integrated_at FROM "
+    "log_entries WHERE leaf_index = %s"
+)
+_SELECT_SUBJECT = (
+    "SELECT leaf_index, message_id, batch_id, index_in_batch, kind, sender_node_id, "
+    "payload_type, payload, envelope, leaf_hash, subject_key, integrated_at FROM "
+    "log_entries WHERE subject_key = %s AND leaf_index > %s ORDER BY leaf_index LIMIT %s"
+)
+_SELECT_MESSAGE = (
+    "SELECT message_id, request_digest, receipt, first_leaf_index, leaf_count, "
+    "sender_node_id, accepted_at FROM messages WHERE message_id = %s"
+)
+_SELECT_BATCH = (
+    "SELECT batch_id, sender_node_id, head_envelope, first_leaf_index, count FROM batches "
+    "WHERE batch_id = %s"
+)
+# Binary COPY sends values in the column's wire format, so the types must match the table.
+_ENTRY_TYPES = (
+    "int8",
+    "text",
+    "text",
+    "int4",
+    "text",
+    "text",
+    "text",
+    "bytea",
+    "bytea",
+    "bytea",
+    "text",
+    "timestamptz",
+)
+_HEAD_QUERY = "SELECT size, frontier, checkpoint, updated_at FROM log_head WHERE id = 1"
+# Migrations of one schema serialize on this advisory lock (replicas starting together).
+_MIGRATION_LOCK = (
+    "SELECT pg_advisory_xact_lock(hashtextextended('creditlink.gateway.store:' || "
+    "coalesce(current_schema(), ''), 0))"
+)
+
+
+def _translate(exc: psycopg.Error, where: str) -> StoreError:
+    """Map a psycopg error to the store's hierarchy (no backend type escapes)."""
+    if isinstance(exc, psycopg.errors.UniqueViolation):
+        return StoreConflict(f"{where}: {exc.diag.message_primary or exc}")
+    # OperationalError covers connection failures, pool timeouts (PoolTimeout), an admin
+    # shutdown and lock timeouts: the database cannot be used right now.
+    if isinstance(exc, psycopg.OperationalError):
+        return StoreUnavailable(f"{where}: {exc}")
+    return StoreError(f"{where}: {exc}")
+
+
+def _entry(row: tuple[Any, ...]) -> EntryRow:
+    return EntryRow(
+        leaf_index=row[0],
+        message_id=row[1],
+        batch_id=row[2],
+        index_in_batch=row[3],
+        kind=row[4],
+        sender_node_id=row[5],
+        payload_type=row[6],
+        payload=row[7],
+        envelope=row[8],
+        leaf_hash=row[9],
+        subject_key=row[10],
+        integrated_at=row[11],
+    )
+
+
+def _message(row: tuple[Any, ...]) -> MessageRow:
+    return MessageRow(
+        message_id=row[0],
+        request_digest=row[1],
+        receipt=row[2],
+        first_leaf_index=row[3],
+        leaf_count=row[4],
+        sender_node_id=row[5],
+        accepted_at=row[6],
+    )
+
+
+def _head(row: tuple[Any, ...] | None) -> LogHead:
+    if row is None:
+        raise StoreError("log_head row is missing; the schema is damaged")
+    return LogHead(size=row[0], frontier=row[1], checkpoint=row[2], updated_at=row[3])
+
+
+def _configure(lock_timeout: float) -> Callable[[_Conn], Awaitable[None]]:
+    async def configure(conn: _Conn) -> None:
+        # Timestamps come back in the session time zone; UTC makes them uniform everywhere.
+        await conn.execute("SET TIME ZONE 'UTC'")
+        # A writer waits at most this long for the head lock (a replica stuck holding it, a
+        # long migration) and then gets StoreUnavailable, as SQLite's busy_timeout does.
+        await conn.execute(
+            "SELECT set_config('lock_timeout', %s, false)", (f"{round(lock_timeout * 1000)}ms",)
+        )
+
+    return configure
+
+
+async def _migrate(conn: _Conn, where: str) -> None:
+    migrations = load_migrations("postgres")
+    async with conn.transaction():
+        await conn.execute(_MIGRATION_LOCK)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        cursor = await conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")
+        row = await cursor.fetchone()
+        current = 0 if row is None else int(row[0])
+        for migration in pending_migrations(migrations, current, where=where):
+            # No parameters: psycopg sends the file as one simple query, all its statements.
+            await conn.execute(migration.sql)
+            await conn.execute(
+                "INSERT INTO schema_migrations (version) VALUES (%s)", (migration.version,)
+            )
+
+
+class _PostgresTransaction:
+    """A write transaction on one pooled connection (see :class:`Transaction`)."""
+
+    def __init__(self, conn: _Conn, where: str) -> None:
+        self._conn = conn
+        self._where = where
+        self._locked = False
+        self.failed = False
+        self.done = False
+
+    async def _run(self, op: Callable[[_Conn], Awaitable[_T]]) -> _T:
+        if self.done:
+            raise StoreError("the transaction has ended")
+        if self.failed:
+            raise StoreError("an earlier operation failed; the transaction will be rolled back")
+        try:
+            return await op(self._conn)
+        except psycopg.Error as exc:
+            self.failed = True
+            raise _translate(exc, self._where) from exc
+        except BaseException:
+            self.failed = True
+            raise
+
+    async def lock_head(self) -> LogHead:
+        async def op(conn: _Conn) -> LogHead:
+            cursor = await conn.execute(_HEAD_QUERY + " FOR UPDATE")
+            return _head(await cursor.fetchone())
+
+        head = await self._run(op)
+        self._locked = True
+        return head
+
+    async def find_messages(self, message_ids: Collection[str]) -> dict[str, MessageRow]:
+        ids = list(dict.fromkeys(message_ids))
+        if not ids:
+            return {}
+
+        async def op(conn: _Conn) -> dict[str, MessageRow]:
+            cursor = await conn.execute(_SELECT_MESSAGES_IN, (ids,))
+            return {row[0]: _message(row) for row in await cursor.fetchall()}
+
+        return await self._run(op)
+
+    async def insert_entries(self, rows: Sequence[EntryRow]) -> None:
+        if not rows:
+            return
+
+        async def op(conn: _Conn) -> None:
+            async with conn.cursor() as cursor, cursor.copy(_COPY_ENTRIES) as copy:
+                copy.set_types(list(_ENTRY_TYPES))
+                for r in rows:
+                    await copy.write_row(
+                        (
+                            r.leaf_index,
+                            r.message_id,
+                            r.batch_id,
+                            r.index_in_batch,
+                            r.kind,
+                            r.sender_node_id,
+                            r.payload_type,
+                            r.payload,
+                            r.envelope,
+                            r.leaf_hash,
+                            r.subject_key,
+                            r.integrated_at,
+                        )
+                    )
+
+        await self._run(op)
+
+    async def insert_batch(self, row: BatchRow) -> None:
+        async def op(conn: _Conn) -> None:
+            await conn.execute(
+                _INSERT_BATCH,
+                (
+                    row.batch_id,
+                    row.sender_node_id,
+                    row.head_envelope,
+                    row.first_leaf_index,
+                    row.count,
+                ),
+            )
+
+        await self._run(op)
+
+    async def insert_messages(self, rows: Sequence[MessageRow]) -> None:
+        if not rows:
+            return
+
+        async def op(conn: _Conn) -> None:
+            async with conn.cursor() as cursor:
+                # executemany runs in pipeline mode: one round trip for all rows.
+                await cursor.executemany(
+                    _INSERT_MESSAGE,
+                    [
+                        (
+                            r.message_id,
+                            r.request_digest,
+                            r.receipt,
+                            r.first_leaf_index,
+                            r.leaf_count,
+                            r.sender_node_id,
+                            r.accepted_at,
+                        )
+                        for r in rows
+                    ],
+                )
+
+        await self._run(op)
+
+    async def upsert_tiles(self, tiles: Mapping[TileId, bytes]) -> None:
+        check_tiles(tiles)
+        if not tiles:
+            return
+
+        async def op(conn: _Conn) -> None:
+            async with conn.cursor() as cursor:
+                await cursor.executemany(
+                    "INSERT INTO tiles (level, idx, hashes) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes",
+                    [(level, index, hashes) for (level, index), hashes in tiles.items()],
+                )
+
+        await self._run(op)
+
+    async def set_head(self, head: LogHead) -> None:
+        if not self._locked:
+            raise StoreError("set_head needs lock_head first in the same transaction")
+
+        async def op(conn: _Conn) -> None:
+            cursor = await conn.execute(
+                "UPDATE log_head SET size = %s, frontier = %s, checkpoint = %s, "
+                "updated_at = %s WHERE id = 1",
+                (head.size, head.frontier, head.checkpoint, head.updated_at),
+            )
+            if cursor.rowcount != 1:
+                raise StoreError("log_head row is missing; the schema is damaged")
+
+        await self._run(op)
+
+
+class PostgresStore:
+    """The PostgreSQL backend (see the module docstring); build it with ``open_store``.
+
+    ``conninfo`` is a libpq URL or key/value string. ``max_size`` bounds the pool (readers and
+    writers share it); ``timeout`` (seconds) bounds connecting, waiting for a pooled connection
+    and waiting for a row lock (``lock_timeout``) before :class:`StoreUnavailable`.
+    """
+
+    def __init__(
+        self, *, conninfo: str, min_size: int = 1, max_size: int = 8, timeout: float = 10.0
+    ) -> None:
+        self._conninfo = conninfo
+        self._min_size = min_size
+        self._max_size = max_size
+        self._timeout = timeout
+        self._pool: AsyncConnectionPool[_Conn] | None = None
+        # For messages only: the conninfo may carry a password.
+        self._where = "postgresql " + _redacted(conninfo)
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self._where!r})"
+
+    # -- lifecycle
+
+    async def open(self) -> None:
+        """Open the pool (failing after ``timeout`` if the server is unreachable), migrate."""
+        if self._pool is not None:
+            raise StoreError(f"{self!r} is already open")
+        pool: AsyncConnectionPool[_Conn] = AsyncConnectionPool(
+            self._conninfo,
+            min_size=self._min_size,
+            max_size=self._max_size,
+            open=False,
+            kwargs={"autocommit": True, "connect_timeout": max(1, round(self._timeout))},
+            configure=_configure(self._timeout),
+            timeout=self._timeout,
+            name="creditlink-store",
+        )
+        try:
+            await pool.open(wait=True, timeout=self._timeout)
+            async with pool.connection() as conn:
+                await _migrate(conn, self._where)
+        except BaseException as exc:
+            await pool.close()
+            if isinstance(exc, psycopg.Error):
+                raise _translate(exc, self._where) from exc
+            raise
+        self._pool = pool
+
+    async def close(self) -> None:
+        """Close the pool; safe to call more than once."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    async def __aenter__(self) -> Self:
+        """Open the store."""
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close the store."""
+        await self.close()
+
+    # -- plumbing
+
+    def _require_pool(self) -> AsyncConnectionPool[_Conn]:
+        if self._pool is None:
+            raise StoreError(f"{self!r} is not open")
+        return self._pool
+
+    async def _read(self, op: Callable[[_Conn], Awaitable[_T]]) -> _T:
+        pool = self._require_pool()
+        try:
+            async with pool.connection() as conn:
+                return await op(conn)
+        except psycopg.Error as exc:
+            raise _translate(exc, self._where) from exc
+
+    async def _fetchall(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        async def op(conn: _Conn) -> list[tuple[Any, ...]]:
+            cursor = await conn.execute(query, params)
+            return await cursor.fetchall()
+
+        return await self._read(op)
+
+    # -- writes
+
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        """One write transaction on a pooled connection: commit on exit, rollback on error."""
+        return self._transaction()
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Transaction]:
+        pool = self._require_pool()
+        tx: _PostgresTransaction | None = None
+        try:
+            async with pool.connection() as conn, conn.transaction():
+                tx = _PostgresTransaction(conn, self._where)
+                try:
+                    yield tx
+                finally:
+                    tx.done = True
+                if tx.failed:
+                    # Raising inside conn.transaction() makes psycopg roll back.
+                    raise _Doomed
+        except _Doomed:
+            raise StoreError("the transaction was rolled back after a failed operation") from None
+        except psycopg.Error as exc:
+            # Acquiring the connection, BEGIN or COMMIT failed (errors from the transaction's
+            # own operations arrive here already translated).
+            raise _translate(exc, self._where) from exc
+
+    # -- reads
+
+    async def head(self) -> LogHead:
+        """The latest committed log head."""
+        rows = await self._fetchall(_HEAD_QUERY, ())
+        return _head(rows[0] if rows else None)
+
+    async def read_entries(
+        self, start: int, *, limit: int, kinds: Collection[str] | None = None
+    ) -> list[EntryRow]:
+        """Up to ``limit`` entries from leaf ``start`` on, in leaf order, of ``kinds`` if given."""
+        check_range(start, limit)
+        if kinds is None:
+            rows = await self._fetchall(
+                _SELECT_ENTRIES_FROM,
+                (start, limit),
+            )
+        else:
+            rows = await self._fetchall(
+                _SELECT_ENTRIES_OF_KINDS,
+                (start, list(kinds), limit),
+            )
+        return [_entry(row) for row in rows]
+
+    async def get_entry(self, leaf_index: int) -> EntryRow | None:
+        """The entry at ``leaf_index``, or ``None``."""
+        rows = await self._fetchall(_SELECT_ENTRY, (leaf_index,))
+        return _entry(rows[0]) if rows else None
+
+    async def get_message(self, message_id: str) -> MessageRow | None:
+        """The accepted message with this id, or ``None``."""
+        rows = await self._fetchall(_SELECT_MESSAGE, (message_id,))
+        return _message(rows[0]) if rows else None
+
+    async def get_batch(self, batch_id: str) -> BatchRow | None:
+        """The batch with this id, or ``None``."""
+        rows = await self._fetchall(_SELECT_BATCH, (batch_id,))
+        if not rows:
+            return None
+        row = rows[0]
+        return BatchRow(
+            batch_id=row[0],
+            sender_node_id=row[1],
+            head_envelope=row[2],
+            first_leaf_index=row[3],
+            count=row[4],
+        )
+
+    async def read_tiles(self, ids: Sequence[TileId]) -> dict[TileId, bytes]:
+        """The stored tiles among ``ids``; a tile never written is absent from the result."""
+        if not ids:
+            return {}
+        rows = await self._fetchall(
+            "SELECT t.level, t.idx, t.hashes FROM tiles AS t "
+            "JOIN unnest(%s::integer[], %s::bigint[]) AS k(level, idx) "
+            "ON t.level = k.level AND t.idx = k.idx",
+            ([level for level, _ in ids], [index for _, index in ids]),
+        )
+        return {(level, index): hashes for level, index, hashes in rows}
+
+    async def entries_by_subject(
+        self, subject_key: str, *, limit: int, after: int | None = None
+    ) -> list[EntryRow]:
+        """Up to ``limit`` entries about ``subject_key`` in leaf order, after leaf ``after``."""
+        check_range(0, limit)
+        rows = await self._fetchall(
+            _SELECT_SUBJECT,
+            (subject_key, -1 if after is None else after, limit),
+        )
+        return [_entry(row) for row in rows]
+
+    async def leaf_hashes(self, start: int, end: int) -> list[bytes]:
+        """Leaf hashes of the entries ``start <= leaf_index < end``, in leaf order."""
+        if start < 0 or end < start:
+            raise ValueError(f"need 0 <= start <= end, got {start}, {end}")
+        rows = await self._fetchall(
+            "SELECT leaf_hash FROM log_entries WHERE leaf_index >= %s AND leaf_index < %s "
+            "ORDER BY leaf_index",
+            (start, end),
+        )
+        return [h for (h,) in rows]
+
+
+class _Doomed(Exception):
+    """Internal: makes ``conn.transaction()`` roll back a transaction whose operation failed."""
+
+
+def _redacted(conninfo: str) -> str:
+    """The conninfo without a password (for error messages and reprs)."""
+    try:
+        params = conninfo_to_dict(conninfo)
+    except psycopg.Error:
+        return "<invalid conninfo>"
+    params.pop("password", None)
+    return make_conninfo(**{k: str(v) for k, v in params.items()})
