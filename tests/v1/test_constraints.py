@@ -53,7 +53,8 @@ def _penalty_record() -> record_pb2.CreditRecord:
 def _violations(message: record_pb2.CreditRecord) -> list[str]:
     found = []
     for violation in protovalidate.collect_violations(message):
-        path = ".".join(e.field_name for e in violation.proto.field.elements)
+        where = violation.proto.field
+        path = ".".join(e.field_name for e in where.elements) if where is not None else ""
         found.append(f"{path}|{violation.proto.rule_id}|{violation.proto.message}")
     return found
 
