@@ -8,15 +8,22 @@ conformance commands arrive with their issues.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
+# grpc's C core writes its own diagnostics (failed TLS handshakes, ...) to stderr in glog format,
+# which would break the JSON-lines log of `creditlink serve`. It reads GRPC_VERBOSITY once, when
+# grpc is first imported, so the default must be set before the subcommands import grpc; an
+# operator who wants those lines sets GRPC_VERBOSITY=INFO (docs/operations.md).
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
 from creditlink import __version__
-from creditlink.cli import serve
+from creditlink.cli import dev, serve, status
 
 __all__ = ["build_parser", "main"]
 
-_COMMANDS = (serve,)
+_COMMANDS = (serve, status, dev)
 
 
 def build_parser() -> argparse.ArgumentParser:

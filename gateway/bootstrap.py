@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from creditlink.gateway.pki import DevCA, generate_tls_key, private_key_pem, spki_sha256
+from creditlink.gateway.store import sqlite_url
 from creditlink.sdk.credentials import (
     Credentials,
     InvalidCredentials,
@@ -310,8 +311,9 @@ class DevNode:
 
     @property
     def store_url(self) -> str:
-        """``sqlite:///<data_dir>/store.sqlite3``."""
-        return f"sqlite:///{self.store_path}"
+        """``sqlite:///<data_dir>/store.sqlite3``, as :func:`~creditlink.gateway.store.open_store`
+        reads it."""
+        return sqlite_url(self.store_path)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -43,6 +43,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import tomli_w
 
+from creditlink.gateway.store import sqlite_url
 from creditlink.sdk.credentials import write_file_atomic
 from creditlink.sdk.errors import CreditlinkError
 from creditlink.sdk.ids import validate_node_id
@@ -165,7 +166,10 @@ def _text(exc: ValueError) -> str:
 
 
 def _default_store_url(data_dir: Path) -> str:
-    return f"sqlite:///{data_dir / 'store.sqlite3'}"
+    # open_store's form: "sqlite:///" then the absolute path without its leading slash (as in
+    # file:/// URLs), percent-encoded. Formatting an absolute path after "sqlite:///" would give
+    # four slashes, which open_store reads as the path "//abs/path".
+    return sqlite_url(data_dir / "store.sqlite3")
 
 
 def _redact(url: str) -> str:
@@ -205,7 +209,8 @@ class GatewayConfig:
     ``insecure_dev`` (plaintext gRPC) is accepted only with a loopback ``listen`` address.
     ``rate_limit_per_node`` is messages per second per authenticated node (0: no limit), with
     bursts of up to ``rate_limit_burst`` messages; a streamed batch counts as one message.
-    ``store_url`` is ``sqlite:///<path>`` (``sqlite:////abs/path`` for an absolute path) or a
+    ``store_url`` is ``sqlite:///abs/path`` (as :func:`~creditlink.gateway.store.open_store`
+    reads it: three slashes, then the absolute path without its leading slash) or a
     PostgreSQL URL; it may hold a password, so it is left out of ``repr`` (see
     :attr:`redacted_store_url`).
     """

@@ -3,11 +3,15 @@
 Every submitted message passes the same numbered steps (DESIGN.md "The exchange, end to end",
 step 5), each failing with its own reason and storing nothing:
 
+0. the node's trust bundle must not have expired (``TRUST_BUNDLE_EXPIRED``, freeze protection:
+   a bundle nobody renewed stops being used rather than being trusted forever);
 1. open the seal with this node's sealing keys (``SEAL_OPEN_FAILED``, uniform by design);
 2. the sender named by the seal must be the authenticated peer, unless the peer is a gateway
    that relays for others (``SENDER_MISMATCH``);
 3. verify the signature(s) with the keys the trust bundle lists for the sender and payload kind
-   *now* (``UNKNOWN_SENDER``, ``KIND_NOT_PERMITTED``, ``INVALID_SIGNATURE``, batch reasons);
+   *now* (``UNKNOWN_SENDER``, ``KIND_NOT_PERMITTED``, ``INVALID_SIGNATURE``, batch reasons;
+   ``KEY_OUTSIDE_VALIDITY`` / ``KEY_REVOKED`` when the signature is by a key the bundle lists
+   for the sender but not for now);
 4. only then parse each statement strictly; its body must be the kind the payload type names
    (CXP-API-006), its header must name the signer and this node among its recipients, and the
    seal's recipients (CXP-API-007) (``PAYLOAD_KIND_MISMATCH``, ``SENDER_MISMATCH``,
@@ -29,6 +33,7 @@ import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import protovalidate
 from google.protobuf import message as pb_message
@@ -40,13 +45,17 @@ from creditlink.sdk._internal.strict import parse_strict
 from creditlink.sdk.batch import SignedBatch, verify_batch
 from creditlink.sdk.errors import (
     CreditlinkError,
+    FailedPrecondition,
     FieldViolation,
     InvalidArgument,
+    InvalidEnvelope,
+    InvalidKey,
+    InvalidTrustBundle,
     PermissionDenied,
     ReplayRejected,
 )
 from creditlink.sdk.ids import InvalidIdentifier, validate_uscc
-from creditlink.sdk.keys import KeySet, PublicKey, SealingPrivateKey
+from creditlink.sdk.keys import KeyRecord, KeySet, PublicKey, Purpose, SealingPrivateKey
 from creditlink.sdk.seal import (
     ENVELOPE_CONTENT_TYPE,
     SIGNED_BATCH_CONTENT_TYPE,
@@ -56,7 +65,7 @@ from creditlink.sdk.seal import (
 )
 from creditlink.sdk.tlog import leaf_hash
 from creditlink.sdk.trust import Action, NodeKind, TrustBundle
-from creditlink.v1 import common_pb2, statement_pb2
+from creditlink.v1 import common_pb2, statement_pb2, trust_pb2
 
 __all__ = ["Intake", "ItemFailure", "RejectedBatch", "kind_of"]
 
@@ -140,13 +149,16 @@ class Intake:
 
     def single(self, sealed: bytes, *, peer: str) -> Submission:
         """A sealed DSSE envelope carrying one statement."""
+        now, trust = self._trusted_now()
         opened = self._open(sealed, peer=peer, content_type=ENVELOPE_CONTENT_TYPE)
-        now = self._clock()
-        trust = self._trust()
         signed = dsse.Envelope.from_bytes(opened.plaintext)
         kind = kind_of(signed.payload_type)
         keys = self._keys(trust, opened.sender_node_id, kind, now)
-        payload = dsse.verify(signed, keys=keys, expected_type=signed.payload_type)
+        try:
+            payload = dsse.verify(signed, keys=keys, expected_type=signed.payload_type)
+        except InvalidEnvelope as exc:
+            _explain_key(exc, trust, opened.sender_node_id, signed, now)
+            raise
         checked = self._check(payload, kind, opened, trust, now)
         message_id = checked.statement.header.message_id
         digest = hashlib.sha256(payload).digest()
@@ -171,18 +183,21 @@ class Intake:
 
     def batch(self, sealed: bytes, *, peer: str) -> Submission:
         """A sealed signed batch; every item must pass, or the batch is refused as a whole."""
+        now, trust = self._trusted_now()
         opened = self._open(sealed, peer=peer, content_type=SIGNED_BATCH_CONTENT_TYPE)
-        now = self._clock()
-        trust = self._trust()
         signed = SignedBatch.from_bytes(opened.plaintext)
         sender = opened.sender_node_id
         types = {item.payload_type for item in signed.items}
         for payload_type in types:
             self._keys(trust, sender, kind_of(payload_type), now)  # permission per item kind
         head_keys = self._keys(trust, sender, "batch-head", now)
-        verified = verify_batch(
-            signed, keys=head_keys, expected_types=types, expected_signer=sender
-        )
+        try:
+            verified = verify_batch(
+                signed, keys=head_keys, expected_types=types, expected_signer=sender
+            )
+        except InvalidEnvelope as exc:
+            _explain_key(exc, trust, sender, signed.head, now)
+            raise
         entries: list[LedgerEntry] = []
         failures: list[ItemFailure] = []
         for index, item in enumerate(verified.items):
@@ -219,6 +234,17 @@ class Intake:
         )
 
     # --- steps ----------------------------------------------------------------------------------
+
+    def _trusted_now(self) -> tuple[datetime, TrustBundle]:
+        # Step 0. The bundle expiring is the node's state, not the message's fault: refused as
+        # FAILED_PRECONDITION, keeping the bundle's own reason.
+        now = self._clock()
+        trust = self._trust()
+        try:
+            trust.check_not_expired(now)
+        except InvalidTrustBundle as exc:
+            raise FailedPrecondition(exc.message, reason=exc.reason) from None
+        return now, trust
 
     def _open(self, sealed: bytes, *, peer: str, content_type: str) -> OpenedEnvelope:
         # Step 1. SealError is uniform on purpose; it is already an InvalidArgument.
@@ -310,11 +336,7 @@ class Intake:
                 f"the statement violates {len(violations)} contract constraint(s)",
                 reason="CONSTRAINT_VIOLATION",
                 field_violations=tuple(
-                    FieldViolation(
-                        ".".join(e.field_name for e in v.proto.field.elements) or v.proto.rule_id,
-                        v.proto.message,
-                    )
-                    for v in violations
+                    FieldViolation(_violation_path(v.proto), v.proto.message) for v in violations
                 ),
             )
         body = getattr(statement, statement.WhichOneof("body") or "")
@@ -362,6 +384,59 @@ class Intake:
             regions.insert(0, region)
         scopes[:0] = [f"region:{r}" for r in dict.fromkeys(regions)]
         return subject_key, scopes
+
+
+def _explain_key(
+    exc: InvalidEnvelope, trust: TrustBundle, sender: str, signed: dsse.Envelope, now: datetime
+) -> None:
+    """Name the cause when a signature failed only because its key is not valid now.
+
+    Runs after verification with the keys valid now has failed, so it grants nothing: if one
+    of the sender's other SIGN keys in the bundle (expired, not yet valid or revoked) verifies
+    the signature, the refusal says so instead of a bare ``INVALID_SIGNATURE``.
+    """
+    if exc.reason != "INVALID_SIGNATURE":
+        return
+    for record in _all_sign_keys(trust, sender):
+        revoked = trust.revoked_at(record.key_id)
+        if record.is_valid_at(now) and (revoked is None or now < revoked):
+            continue  # usable now: verification already tried it
+        assert isinstance(record.public_key, PublicKey)
+        try:
+            dsse.verify(signed, keys=[record.public_key], expected_type=signed.payload_type)
+        except InvalidEnvelope:
+            continue
+        if revoked is not None and revoked <= now:
+            raise InvalidKey(
+                f"signed with key {record.key_id} of {sender!r}, revoked at {revoked.isoformat()}",
+                reason="KEY_REVOKED",
+            ) from exc
+        raise InvalidKey(
+            f"signed with key {record.key_id} of {sender!r}, valid only from "
+            f"{record.not_before.isoformat()} to {record.not_after.isoformat()}",
+            reason="KEY_OUTSIDE_VALIDITY",
+        ) from exc
+
+
+def _all_sign_keys(trust: TrustBundle, node_id: str) -> list[KeyRecord]:
+    # The bundle's lookups return only keys valid at an instant; the verified payload lists
+    # every key. Read only on the failure path.
+    bundle = parse_strict(trust_pb2.TrustBundle, trust.to_envelope().payload)
+    records: list[KeyRecord] = []
+    for node in bundle.nodes:
+        if node.node_id == node_id:
+            for pb in node.keys:
+                if pb.purpose == Purpose.SIGN.value:
+                    records.append(KeyRecord.from_proto(pb))
+    return records
+
+
+def _violation_path(violation: Any) -> str:
+    # Message-level (CEL) rules name no field: report the rule id instead.
+    where = violation.field
+    if where is not None and where.elements:
+        return ".".join(e.field_name for e in where.elements)
+    return str(violation.rule_id)
 
 
 def _uscc(code: str, path: str) -> str:

@@ -30,6 +30,7 @@ __all__ = [
     "InvalidKey",
     "InvalidProof",
     "InvalidTrustBundle",
+    "LimitExceeded",
     "NotFound",
     "PermissionDenied",
     "Pushback",
@@ -73,6 +74,11 @@ class CreditlinkError(Exception):
         """The human-readable message, without the reason."""
         text: str = self.args[0]
         return text
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        """Extra ``ErrorInfo.metadata`` for the peer (none by default; subclasses add keys)."""
+        return {}
 
     def __str__(self) -> str:
         return f"{self.args[0]} [{self.reason}]"
@@ -154,6 +160,15 @@ class Pushback(CreditlinkError):
     ) -> None:
         super().__init__(message, reason=reason)
         self.retry_after = retry_after
+
+
+class LimitExceeded(CreditlinkError):
+    """A request breaks a fixed limit (message size, flow-control credits): resending it as is
+    will fail again, unlike :class:`Pushback`."""
+
+    default_reason = "LIMIT_EXCEEDED"
+    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    http_status = 413
 
 
 class Unavailable(CreditlinkError):

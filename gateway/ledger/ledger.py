@@ -9,6 +9,10 @@ receipt exists only in a committed transaction (DESIGN.md step 5).
 The ledger integrates and signs; the store only persists (STYLE 15). Several submissions can
 share one append (group commit), which is what keeps a streamed ingest near the raw insert rate:
 one transaction, one tile read, one checkpoint signature per group.
+
+A submission may also name nodes to forward it to (:class:`Forward`): those messages are put in
+the outbox in the same transaction, so a message is accepted and queued for forwarding together
+or not at all; ``gateway/outbox`` delivers them.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from creditlink.gateway.store.base import (
     EntryRow,
     LogHead,
     MessageRow,
+    OutboxItem,
     Store,
     Transaction,
 )
@@ -55,6 +60,7 @@ __all__ = [
     "RECEIPT_PAYLOAD_TYPE",
     "Acknowledgement",
     "BatchInfo",
+    "Forward",
     "Ledger",
     "LedgerEntry",
     "Submission",
@@ -90,6 +96,21 @@ class BatchInfo:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Forward:
+    """Forward an accepted submission to another node, through the outbox.
+
+    ``sealed`` is the serialized ``SealedEnvelope`` to send (sealed to ``destination``, often the
+    very bytes received when the sender sealed to both nodes); ``request_id`` is the
+    ``SubmitRequest.request_id`` every attempt carries, so the destination answers a resend
+    with its original receipt.
+    """
+
+    destination: str
+    request_id: str
+    sealed: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Submission:
     """What one receipt acknowledges: a single message, or a whole batch."""
 
@@ -104,6 +125,9 @@ class Submission:
     payload_digest: bytes
     entries: Sequence[LedgerEntry]
     batch: BatchInfo | None = None
+    #: Nodes to forward the submission to once it is accepted (queued only the first time: a
+    #: retry was queued when it was first accepted).
+    forward: Sequence[Forward] = ()
 
     def __post_init__(self) -> None:
         if not self.entries:
@@ -112,6 +136,9 @@ class Submission:
             raise ValueError("a submission without a batch logs exactly one entry")
         if len(self.request_digest) != HASH_SIZE or len(self.payload_digest) != HASH_SIZE:
             raise ValueError("digests are 32 bytes")
+        destinations = [f.destination for f in self.forward]
+        if len(set(destinations)) != len(destinations):
+            raise ValueError("a submission is forwarded at most once to each destination")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -261,6 +288,7 @@ class Ledger:
         rows: list[EntryRow] = []
         batches: list[BatchRow] = []
         messages: list[MessageRow] = []
+        outbox: list[OutboxItem] = []
         index = frontier.size
         leaf_iter = iter(leaves)
         for position, submission in plan.fresh:
@@ -319,6 +347,16 @@ class Ledger:
                     accepted_at=now,
                 )
             )
+            outbox.extend(
+                OutboxItem(
+                    destination=f.destination,
+                    message_id=submission.message_id,
+                    request_id=f.request_id,
+                    sealed=f.sealed,
+                    enqueued_at=now,
+                )
+                for f in submission.forward
+            )
             plan.acks[position] = Acknowledgement(
                 message_id=submission.message_id,
                 receipt=signed,
@@ -330,6 +368,8 @@ class Ledger:
         for batch in batches:
             await txn.insert_batch(batch)
         await txn.insert_messages(messages)
+        # After lock_head (taken by append): outbox ids then follow commit order.
+        await txn.enqueue(outbox)
         await txn.upsert_tiles(tiles)
         await txn.set_head(
             LogHead(

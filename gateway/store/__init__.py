@@ -21,6 +21,7 @@ applied in order by ``open()``.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -30,6 +31,10 @@ from creditlink.gateway.store.base import (
     EntryRow,
     LogHead,
     MessageRow,
+    OutboxItem,
+    OutboxRow,
+    OutboxState,
+    OutboxStats,
     SchemaTooNew,
     Store,
     StoreConflict,
@@ -45,6 +50,10 @@ __all__ = [
     "EntryRow",
     "LogHead",
     "MessageRow",
+    "OutboxItem",
+    "OutboxRow",
+    "OutboxState",
+    "OutboxStats",
     "SQLiteStore",
     "SchemaTooNew",
     "Store",
@@ -54,9 +63,20 @@ __all__ = [
     "TileId",
     "Transaction",
     "open_store",
+    "sqlite_url",
 ]
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def sqlite_url(path: str | os.PathLike[str]) -> str:
+    """The ``sqlite:///abs/path`` URL :func:`open_store` reads as the SQLite file ``path``.
+
+    The path is made absolute (three slashes then the absolute path, as in ``file:///`` URLs)
+    and percent-encoded, so a ``#``, ``?`` or ``%`` in a directory name survives the round trip.
+    """
+    absolute = Path(path).expanduser().absolute()
+    return "sqlite:" + absolute.as_uri().removeprefix("file:")
 
 
 def open_store(url: str) -> Store:

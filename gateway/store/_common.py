@@ -8,19 +8,21 @@ this code knows, and a database reporting a higher one is refused (:class:`Schem
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Literal
 
-from creditlink.gateway.store.base import SchemaTooNew, TileId
+from creditlink.gateway.store.base import OutboxRow, SchemaTooNew, TileId
 from creditlink.sdk.tlog import HASH_SIZE
 
 __all__ = [
     "Migration",
+    "check_aware",
     "check_range",
     "check_tiles",
+    "due_prefix",
     "load_migrations",
     "pending_migrations",
     "utc_now",
@@ -85,6 +87,26 @@ def check_range(start: int, limit: int) -> None:
         raise ValueError(f"start must be >= 0, got {start}")
     if limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit}")
+
+
+def check_aware(name: str, value: datetime) -> None:
+    """Raise ``ValueError`` for a naive datetime (the store keeps every instant in UTC)."""
+    if value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware (UTC), got naive {value!r}")
+
+
+def due_prefix(rows: Sequence[OutboxRow], now: datetime) -> list[OutboxRow]:
+    """The leading ``rows`` (pending, in id order) that are due at ``now``.
+
+    Cut at the first row not yet due rather than filtered: a message waiting for its retry
+    keeps the ones behind it waiting too, so a destination receives its messages in order.
+    """
+    due: list[OutboxRow] = []
+    for row in rows:
+        if row.next_attempt_at > now:
+            break
+        due.append(row)
+    return due
 
 
 def utc_now() -> datetime:

@@ -16,6 +16,11 @@ backend-specific failure surfaces as a :class:`StoreError`:
 
 Rows are plain frozen dataclasses (no protobuf types) that check their own shape when they are
 built (STYLE 2): a row that exists is a row the database will accept.
+
+The outbox (``gateway/outbox``) keeps messages to forward to other nodes: :class:`OutboxItem`
+is what is enqueued (in the same transaction as the log append that accepted the message),
+:class:`OutboxRow` what is stored and read back, with its delivery state. The store never reads
+the clock for the outbox: callers pass ``now`` and every timestamp.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -35,6 +41,10 @@ __all__ = [
     "EntryRow",
     "LogHead",
     "MessageRow",
+    "OutboxItem",
+    "OutboxRow",
+    "OutboxState",
+    "OutboxStats",
     "SchemaTooNew",
     "Store",
     "StoreConflict",
@@ -179,6 +189,97 @@ class LogHead:
         _require_aware("updated_at", self.updated_at)
 
 
+class OutboxState(StrEnum):
+    """Where a forwarded message stands; the values are what the ``state`` column holds."""
+
+    #: Waiting to be sent, or to be sent again at ``next_attempt_at``.
+    PENDING = "pending"
+    #: The destination accepted it; its signed receipt is stored.
+    DELIVERED = "delivered"
+    #: The destination refused it for good (or it expired); ``last_error`` says why.
+    FAILED = "failed"
+
+
+def _require_text(name: str, value: str) -> None:
+    if not value:
+        raise ValueError(f"{name} must not be empty")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboxItem:
+    """A message to forward, as enqueued with :meth:`Transaction.enqueue`.
+
+    ``sealed`` is the serialized ``SealedEnvelope`` to send, sealed to ``destination`` (a node
+    id); ``request_id`` is the ``SubmitRequest.request_id`` sent with every attempt, so the
+    destination answers a resend with its original receipt. ``message_id`` (the id the
+    destination's receipt names) is unique per destination. The row starts ``pending`` and due
+    at ``enqueued_at``.
+    """
+
+    destination: str
+    message_id: str
+    request_id: str
+    sealed: bytes
+    enqueued_at: datetime
+
+    def __post_init__(self) -> None:
+        _require_text("destination", self.destination)
+        _require_text("message_id", self.message_id)
+        _require_text("request_id", self.request_id)
+        if not self.sealed:
+            raise ValueError("sealed must not be empty")
+        _require_aware("enqueued_at", self.enqueued_at)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboxRow:
+    """A stored outbox row and its delivery state.
+
+    ``id`` orders the rows of one destination (first in, first out). ``attempts`` counts the
+    attempts made so far; ``last_error`` is the outcome of the latest failed one (kept after a
+    later success, as history). ``receipt`` and ``delivered_at`` are set exactly when the state
+    is :attr:`OutboxState.DELIVERED`.
+    """
+
+    id: int
+    destination: str
+    message_id: str
+    request_id: str
+    sealed: bytes
+    enqueued_at: datetime
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    state: OutboxState
+    receipt: bytes | None
+    delivered_at: datetime | None
+
+    def __post_init__(self) -> None:
+        if self.id < 1:
+            raise ValueError(f"id must be >= 1, got {self.id}")
+        if self.attempts < 0:
+            raise ValueError(f"attempts must be >= 0, got {self.attempts}")
+        delivered = self.state is OutboxState.DELIVERED
+        if delivered != (self.receipt is not None) or delivered != (self.delivered_at is not None):
+            raise ValueError("receipt and delivered_at are set exactly when delivered")
+        _require_aware("enqueued_at", self.enqueued_at)
+        _require_aware("next_attempt_at", self.next_attempt_at)
+        if self.delivered_at is not None:
+            _require_aware("delivered_at", self.delivered_at)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboxStats:
+    """One destination's queue at a glance (metrics and ``creditlink status``)."""
+
+    #: Pending messages, the one being retried included.
+    depth: int
+    #: When the oldest pending message was enqueued; ``None`` when nothing is pending.
+    oldest_enqueued_at: datetime | None
+    #: Messages refused for good, kept for inspection.
+    failed: int
+
+
 class Transaction(Protocol):
     """One write transaction, obtained from :meth:`Store.transaction`.
 
@@ -219,6 +320,17 @@ class Transaction(Protocol):
 
     async def set_head(self, head: LogHead) -> None:
         """Replace the log head (only after :meth:`lock_head` in this transaction)."""
+        ...
+
+    async def enqueue(self, rows: Sequence[OutboxItem]) -> None:
+        """Add messages to the outbox, ``pending`` and due at once, ids in ``rows`` order.
+
+        Called in the transaction that appends the message to the log, so that it is accepted
+        and queued for forwarding together or not at all. A ``(destination, message_id)``
+        already queued conflicts. Ids grow in commit order only among transactions that hold
+        the head lock (:meth:`lock_head`) before enqueuing, as the ledger's appends do;
+        per-destination order is id order.
+        """
         ...
 
 
@@ -293,4 +405,52 @@ class Store(Protocol):
 
     async def leaf_hashes(self, start: int, end: int) -> list[bytes]:
         """Leaf hashes of the entries ``start <= leaf_index < end``, in leaf order."""
+        ...
+
+    # -- the outbox
+
+    async def next_outbox(self, destination: str, *, now: datetime, limit: int) -> list[OutboxRow]:
+        """The head of ``destination``'s queue: up to ``limit`` pending rows in id order.
+
+        The list stops before the first row not yet due (``next_attempt_at > now``): a message
+        waiting for its retry blocks the ones behind it, so delivery stays in order. Empty when
+        nothing is pending or the first pending row is not due.
+        """
+        ...
+
+    async def outbox_next_attempt(self, destination: str) -> datetime | None:
+        """When the first pending row of ``destination`` is due; ``None`` if none is pending."""
+        ...
+
+    async def mark_delivered(self, id: int, *, receipt: bytes, at: datetime) -> bool:
+        """Record a delivery and its receipt, counting the attempt.
+
+        Returns ``False`` (and changes nothing) unless the row exists and is pending.
+        """
+        ...
+
+    async def mark_retry(self, id: int, *, error: str, next_attempt_at: datetime) -> bool:
+        """Record a failed attempt that may succeed later, and when to try again.
+
+        Returns ``False`` (and changes nothing) unless the row exists and is pending.
+        """
+        ...
+
+    async def mark_failed(self, id: int, *, error: str) -> bool:
+        """Record a permanent failure (the last attempt counted); the row is not sent again.
+
+        Returns ``False`` (and changes nothing) unless the row exists and is pending.
+        """
+        ...
+
+    async def outbox_destinations(self) -> list[str]:
+        """The destinations with pending rows, sorted."""
+        ...
+
+    async def outbox_stats(self) -> dict[str, OutboxStats]:
+        """Per destination with pending or failed rows: depth, oldest pending, failed count."""
+        ...
+
+    async def outbox_status(self, message_id: str) -> list[OutboxRow]:
+        """Every outbox row of ``message_id`` (one per destination), in id order."""
         ...

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -28,8 +29,10 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
 from creditlink.gateway.store._common import (
+    check_aware,
     check_range,
     check_tiles,
+    due_prefix,
     load_migrations,
     pending_migrations,
 )
@@ -38,6 +41,10 @@ from creditlink.gateway.store.base import (
     EntryRow,
     LogHead,
     MessageRow,
+    OutboxItem,
+    OutboxRow,
+    OutboxState,
+    OutboxStats,
     StoreConflict,
     StoreError,
     StoreUnavailable,
@@ -112,6 +119,48 @@ _ENTRY_TYPES = (
     "timestamptz",
 )
 _HEAD_QUERY = "SELECT size, frontier, checkpoint, updated_at FROM log_head WHERE id = 1"
+_INSERT_OUTBOX = (
+    "INSERT INTO outbox (destination, message_id, request_id, sealed, enqueued_at, "
+    "next_attempt_at) VALUES (%s, %s, %s, %s, %s, %s)"
+)
+# ``state <> 'delivered'`` is the partial index's predicate, written out as in the SQLite
+# backend (PostgreSQL would also infer it from ``state = 'pending'``).
+_SELECT_OUTBOX_HEAD = (
+    "SELECT id, destination, message_id, request_id, sealed, enqueued_at, attempts, "
+    "next_attempt_at, last_error, state, receipt, delivered_at FROM outbox WHERE "
+    "destination = %s AND state = 'pending' AND state <> 'delivered' ORDER BY id LIMIT %s"
+)
+_SELECT_OUTBOX_NEXT_ATTEMPT = (
+    "SELECT next_attempt_at FROM outbox WHERE destination = %s AND state = 'pending' AND "
+    "state <> 'delivered' ORDER BY id LIMIT 1"
+)
+_SELECT_OUTBOX_DESTINATIONS = (
+    "SELECT DISTINCT destination FROM outbox WHERE state = 'pending' AND "
+    "state <> 'delivered' ORDER BY destination"
+)
+_SELECT_OUTBOX_STATS = (
+    "SELECT destination, count(*) FILTER (WHERE state = 'pending'), "
+    "min(enqueued_at) FILTER (WHERE state = 'pending'), "
+    "count(*) FILTER (WHERE state = 'failed') FROM outbox WHERE state <> 'delivered' "
+    "GROUP BY destination ORDER BY destination"
+)
+_SELECT_OUTBOX_STATUS = (
+    "SELECT id, destination, message_id, request_id, sealed, enqueued_at, attempts, "
+    "next_attempt_at, last_error, state, receipt, delivered_at FROM outbox WHERE "
+    "message_id = %s ORDER BY id"
+)
+_MARK_DELIVERED = (
+    "UPDATE outbox SET state = 'delivered', receipt = %s, delivered_at = %s, "
+    "attempts = attempts + 1 WHERE id = %s AND state = 'pending'"
+)
+_MARK_RETRY = (
+    "UPDATE outbox SET attempts = attempts + 1, last_error = %s, next_attempt_at = %s "
+    "WHERE id = %s AND state = 'pending'"
+)
+_MARK_FAILED = (
+    "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = %s "
+    "WHERE id = %s AND state = 'pending'"
+)
 # Migrations of one schema serialize on this advisory lock (replicas starting together).
 _MIGRATION_LOCK = (
     "SELECT pg_advisory_xact_lock(hashtextextended('creditlink.gateway.store:' || "
@@ -156,6 +205,23 @@ def _message(row: tuple[Any, ...]) -> MessageRow:
         leaf_count=row[4],
         sender_node_id=row[5],
         accepted_at=row[6],
+    )
+
+
+def _outbox(row: tuple[Any, ...]) -> OutboxRow:
+    return OutboxRow(
+        id=row[0],
+        destination=row[1],
+        message_id=row[2],
+        request_id=row[3],
+        sealed=row[4],
+        enqueued_at=row[5],
+        attempts=row[6],
+        next_attempt_at=row[7],
+        last_error=row[8],
+        state=OutboxState(row[9]),
+        receipt=row[10],
+        delivered_at=row[11],
     )
 
 
@@ -338,6 +404,30 @@ class _PostgresTransaction:
 
         await self._run(op)
 
+    async def enqueue(self, rows: Sequence[OutboxItem]) -> None:
+        if not rows:
+            return
+
+        async def op(conn: _Conn) -> None:
+            async with conn.cursor() as cursor:
+                # executemany runs in pipeline mode: one round trip, ids in ``rows`` order.
+                await cursor.executemany(
+                    _INSERT_OUTBOX,
+                    [
+                        (
+                            r.destination,
+                            r.message_id,
+                            r.request_id,
+                            r.sealed,
+                            r.enqueued_at,
+                            r.enqueued_at,  # due at once
+                        )
+                        for r in rows
+                    ],
+                )
+
+        await self._run(op)
+
 
 class PostgresStore:
     """The PostgreSQL backend (see the module docstring); build it with ``open_store``.
@@ -422,6 +512,14 @@ class PostgresStore:
                 return await op(conn)
         except psycopg.Error as exc:
             raise _translate(exc, self._where) from exc
+
+    async def _update(self, query: str, params: Sequence[Any]) -> bool:
+        # One statement on an autocommit connection: atomic on its own.
+        async def op(conn: _Conn) -> bool:
+            cursor = await conn.execute(query, params)
+            return cursor.rowcount == 1
+
+        return await self._read(op)
 
     async def _fetchall(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         async def op(conn: _Conn) -> list[tuple[Any, ...]]:
@@ -538,6 +636,55 @@ class PostgresStore:
             (start, end),
         )
         return [h for (h,) in rows]
+
+    # -- the outbox
+
+    async def next_outbox(self, destination: str, *, now: datetime, limit: int) -> list[OutboxRow]:
+        """The due head of ``destination``'s queue, in id order (see ``Store.next_outbox``)."""
+        check_aware("now", now)
+        check_range(0, limit)
+        rows = await self._fetchall(_SELECT_OUTBOX_HEAD, (destination, limit))
+        return due_prefix([_outbox(row) for row in rows], now)
+
+    async def outbox_next_attempt(self, destination: str) -> datetime | None:
+        """When the first pending row of ``destination`` is due; ``None`` if none is pending."""
+        rows = await self._fetchall(_SELECT_OUTBOX_NEXT_ATTEMPT, (destination,))
+        if not rows:
+            return None
+        due: datetime = rows[0][0]
+        return due
+
+    async def mark_delivered(self, id: int, *, receipt: bytes, at: datetime) -> bool:
+        """Record a delivery and its receipt; ``False`` unless the row was pending."""
+        if not receipt:
+            raise ValueError("receipt must not be empty")
+        check_aware("at", at)
+        return await self._update(_MARK_DELIVERED, (receipt, at, id))
+
+    async def mark_retry(self, id: int, *, error: str, next_attempt_at: datetime) -> bool:
+        """Record a transient failure and the next attempt; ``False`` unless pending."""
+        check_aware("next_attempt_at", next_attempt_at)
+        return await self._update(_MARK_RETRY, (error, next_attempt_at, id))
+
+    async def mark_failed(self, id: int, *, error: str) -> bool:
+        """Record a permanent failure; ``False`` unless the row was pending."""
+        return await self._update(_MARK_FAILED, (error, id))
+
+    async def outbox_destinations(self) -> list[str]:
+        """The destinations with pending rows, sorted."""
+        return [d for (d,) in await self._fetchall(_SELECT_OUTBOX_DESTINATIONS, ())]
+
+    async def outbox_stats(self) -> dict[str, OutboxStats]:
+        """Per destination with pending or failed rows: depth, oldest pending, failed."""
+        return {
+            destination: OutboxStats(depth=depth, oldest_enqueued_at=oldest, failed=failed)
+            for destination, depth, oldest, failed in await self._fetchall(_SELECT_OUTBOX_STATS, ())
+        }
+
+    async def outbox_status(self, message_id: str) -> list[OutboxRow]:
+        """Every outbox row of ``message_id``, in id order."""
+        rows = await self._fetchall(_SELECT_OUTBOX_STATUS, (message_id,))
+        return [_outbox(row) for row in rows]
 
 
 class _Doomed(Exception):

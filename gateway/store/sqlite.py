@@ -34,8 +34,10 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from creditlink.gateway.store._common import (
+    check_aware,
     check_range,
     check_tiles,
+    due_prefix,
     load_migrations,
     pending_migrations,
     utc_now,
@@ -45,6 +47,10 @@ from creditlink.gateway.store.base import (
     EntryRow,
     LogHead,
     MessageRow,
+    OutboxItem,
+    OutboxRow,
+    OutboxState,
+    OutboxStats,
     StoreConflict,
     StoreError,
     StoreUnavailable,
@@ -110,6 +116,48 @@ _SELECT_BATCH = (
     "WHERE batch_id = ?"
 )
 _HEAD_QUERY = "SELECT size, frontier, checkpoint, updated_at FROM log_head WHERE id = 1"
+_INSERT_OUTBOX = (
+    "INSERT INTO outbox (destination, message_id, request_id, sealed, enqueued_at, "
+    "next_attempt_at) VALUES (?,?,?,?,?,?)"
+)
+# The queries that read the queue repeat the partial index's term ``state <> 'delivered'``:
+# SQLite uses a partial index only when the query's WHERE clause contains that very term.
+_SELECT_OUTBOX_HEAD = (
+    "SELECT id, destination, message_id, request_id, sealed, enqueued_at, attempts, "
+    "next_attempt_at, last_error, state, receipt, delivered_at FROM outbox WHERE "
+    "destination = ? AND state = 'pending' AND state <> 'delivered' ORDER BY id LIMIT ?"
+)
+_SELECT_OUTBOX_NEXT_ATTEMPT = (
+    "SELECT next_attempt_at FROM outbox WHERE destination = ? AND state = 'pending' AND "
+    "state <> 'delivered' ORDER BY id LIMIT 1"
+)
+_SELECT_OUTBOX_DESTINATIONS = (
+    "SELECT DISTINCT destination FROM outbox WHERE state = 'pending' AND "
+    "state <> 'delivered' ORDER BY destination"
+)
+_SELECT_OUTBOX_STATS = (
+    "SELECT destination, count(*) FILTER (WHERE state = 'pending'), "
+    "min(enqueued_at) FILTER (WHERE state = 'pending'), "
+    "count(*) FILTER (WHERE state = 'failed') FROM outbox WHERE state <> 'delivered' "
+    "GROUP BY destination ORDER BY destination"
+)
+_SELECT_OUTBOX_STATUS = (
+    "SELECT id, destination, message_id, request_id, sealed, enqueued_at, attempts, "
+    "next_attempt_at, last_error, state, receipt, delivered_at FROM outbox WHERE "
+    "message_id = ? ORDER BY id"
+)
+_MARK_DELIVERED = (
+    "UPDATE outbox SET state = 'delivered', receipt = ?, delivered_at = ?, "
+    "attempts = attempts + 1 WHERE id = ? AND state = 'pending'"
+)
+_MARK_RETRY = (
+    "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? "
+    "WHERE id = ? AND state = 'pending'"
+)
+_MARK_FAILED = (
+    "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ? "
+    "WHERE id = ? AND state = 'pending'"
+)
 
 # Extended result codes that mean "the database cannot be used right now" rather than "this
 # statement is wrong": busy or locked past the timeout, cannot open, I/O error, disk full,
@@ -170,6 +218,23 @@ def _message(row: tuple[Any, ...]) -> MessageRow:
         leaf_count=row[4],
         sender_node_id=row[5],
         accepted_at=_from_micros(row[6]),
+    )
+
+
+def _outbox(row: tuple[Any, ...]) -> OutboxRow:
+    return OutboxRow(
+        id=row[0],
+        destination=row[1],
+        message_id=row[2],
+        request_id=row[3],
+        sealed=row[4],
+        enqueued_at=_from_micros(row[5]),
+        attempts=row[6],
+        next_attempt_at=_from_micros(row[7]),
+        last_error=row[8],
+        state=OutboxState(row[9]),
+        receipt=row[10],
+        delivered_at=None if row[11] is None else _from_micros(row[11]),
     )
 
 
@@ -377,6 +442,35 @@ def _set_head(conn: sqlite3.Connection, head: LogHead) -> None:
         raise StoreError("log_head row is missing; the schema is damaged")
 
 
+def _enqueue(conn: sqlite3.Connection, rows: Sequence[OutboxItem]) -> None:
+    conn.executemany(
+        _INSERT_OUTBOX,
+        [
+            (
+                r.destination,
+                r.message_id,
+                r.request_id,
+                r.sealed,
+                _micros(r.enqueued_at),
+                _micros(r.enqueued_at),  # due at once
+            )
+            for r in rows
+        ],
+    )
+
+
+def _update_one(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> bool:
+    """Run one UPDATE in its own IMMEDIATE transaction; whether it changed a row."""
+    _begin(conn)
+    try:
+        changed = conn.execute(sql, params).rowcount == 1
+    except BaseException:
+        _rollback(conn)
+        raise
+    _commit(conn)
+    return changed
+
+
 # --- the store --------------------------------------------------------------------------------
 
 
@@ -435,6 +529,10 @@ class _SQLiteTransaction:
         if not self._locked:
             raise StoreError("set_head needs lock_head first in the same transaction")
         await self._run(_set_head, head)
+
+    async def enqueue(self, rows: Sequence[OutboxItem]) -> None:
+        if rows:
+            await self._run(_enqueue, rows)
 
 
 class SQLiteStore:
@@ -521,6 +619,15 @@ class SQLiteStore:
         if self._writer is None:
             raise StoreError(f"{self!r} is not open")
         return await self._submit(self._writer, fn, *args)
+
+    async def _update(self, sql: str, params: tuple[Any, ...]) -> bool:
+        # The writer connection is shared with transactions: take the same lock, so this
+        # statement never lands inside another caller's open transaction.
+        async with self._write_lock:
+            conn = self._wconn
+            if conn is None:
+                raise StoreError(f"{self!r} is not open")
+            return await asyncio.shield(self._on_writer(_update_one, conn, sql, params))
 
     async def _read(self, fn: Callable[..., _T], *args: Any) -> _T:
         if self._reader is None or self._rconn is None:
@@ -660,5 +767,74 @@ class SQLiteStore:
                 (start, end),
             )
             return [h for (h,) in cursor]
+
+        return await self._read(run)
+
+    # -- the outbox
+
+    async def next_outbox(self, destination: str, *, now: datetime, limit: int) -> list[OutboxRow]:
+        """The due head of ``destination``'s queue, in id order (see ``Store.next_outbox``)."""
+        check_aware("now", now)
+        check_range(0, limit)
+
+        def run(conn: sqlite3.Connection) -> list[OutboxRow]:
+            cursor = conn.execute(_SELECT_OUTBOX_HEAD, (destination, limit))
+            return [_outbox(row) for row in cursor]
+
+        return due_prefix(await self._read(run), now)
+
+    async def outbox_next_attempt(self, destination: str) -> datetime | None:
+        """When the first pending row of ``destination`` is due; ``None`` if none is pending."""
+
+        def run(conn: sqlite3.Connection) -> datetime | None:
+            row = conn.execute(_SELECT_OUTBOX_NEXT_ATTEMPT, (destination,)).fetchone()
+            return None if row is None else _from_micros(row[0])
+
+        return await self._read(run)
+
+    async def mark_delivered(self, id: int, *, receipt: bytes, at: datetime) -> bool:
+        """Record a delivery and its receipt; ``False`` unless the row was pending."""
+        if not receipt:
+            raise ValueError("receipt must not be empty")
+        check_aware("at", at)
+        return await self._update(_MARK_DELIVERED, (receipt, _micros(at), id))
+
+    async def mark_retry(self, id: int, *, error: str, next_attempt_at: datetime) -> bool:
+        """Record a transient failure and the next attempt; ``False`` unless pending."""
+        check_aware("next_attempt_at", next_attempt_at)
+        return await self._update(_MARK_RETRY, (error, _micros(next_attempt_at), id))
+
+    async def mark_failed(self, id: int, *, error: str) -> bool:
+        """Record a permanent failure; ``False`` unless the row was pending."""
+        return await self._update(_MARK_FAILED, (error, id))
+
+    async def outbox_destinations(self) -> list[str]:
+        """The destinations with pending rows, sorted."""
+
+        def run(conn: sqlite3.Connection) -> list[str]:
+            return [d for (d,) in conn.execute(_SELECT_OUTBOX_DESTINATIONS)]
+
+        return await self._read(run)
+
+    async def outbox_stats(self) -> dict[str, OutboxStats]:
+        """Per destination with pending or failed rows: depth, oldest pending, failed."""
+
+        def run(conn: sqlite3.Connection) -> dict[str, OutboxStats]:
+            return {
+                destination: OutboxStats(
+                    depth=depth,
+                    oldest_enqueued_at=None if oldest is None else _from_micros(oldest),
+                    failed=failed,
+                )
+                for destination, depth, oldest, failed in conn.execute(_SELECT_OUTBOX_STATS)
+            }
+
+        return await self._read(run)
+
+    async def outbox_status(self, message_id: str) -> list[OutboxRow]:
+        """Every outbox row of ``message_id``, in id order."""
+
+        def run(conn: sqlite3.Connection) -> list[OutboxRow]:
+            return [_outbox(row) for row in conn.execute(_SELECT_OUTBOX_STATUS, (message_id,))]
 
         return await self._read(run)

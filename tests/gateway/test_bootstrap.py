@@ -108,7 +108,7 @@ def test_dev_node_layout(dev: DevNode) -> None:
     assert dev.node_dir == d / "node"
     assert dev.operator_dir == d / "operator"
     assert dev.federation_dir == d / "federation"
-    assert dev.store_url == f"sqlite:///{d / 'store.sqlite3'}"
+    assert dev.store_url == f"sqlite://{d / 'store.sqlite3'}"  # sqlite:///abs/path
     assert not dev.store_path.exists()  # reserved; the gateway creates the store
     secrets = [
         "federation/root.pem",

@@ -16,6 +16,7 @@ from creditlink.gateway.config import (
     load_config,
     write_config,
 )
+from creditlink.gateway.store import open_store
 
 NODE = {"CREDITLINK_NODE_ID": "zj-330000"}
 
@@ -44,7 +45,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert config.node_id == "zj-330000"
     assert config.data_dir == tmp_path / ".creditlink"
     assert config.credentials_dir == tmp_path / ".creditlink" / "node"
-    assert config.store_url == f"sqlite:///{tmp_path / '.creditlink' / 'store.sqlite3'}"
+    assert config.store_url == f"sqlite://{tmp_path / '.creditlink' / 'store.sqlite3'}"
     assert config.listen == "127.0.0.1:7443"
     assert config.metrics_listen == "127.0.0.1:9464"
     assert config.upstream is None
@@ -83,7 +84,7 @@ def test_file_values(tmp_path: Path) -> None:
     # Relative paths in the file are relative to the file, and the defaults follow data_dir.
     assert config.data_dir == tmp_path / "etc" / "state"
     assert config.credentials_dir == tmp_path / "etc" / "state" / "node"
-    assert config.store_url == f"sqlite:///{tmp_path / 'etc' / 'state' / 'store.sqlite3'}"
+    assert config.store_url == f"sqlite://{tmp_path / 'etc' / 'state' / 'store.sqlite3'}"
     assert config.upstream == Upstream(endpoint="hub.example.cn:7443", node_id="cn-hub")
 
 
@@ -303,9 +304,26 @@ def test_is_loopback() -> None:
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("name", ["state", "with space", "odd#dir?100%"])
+async def test_default_store_url_opens_the_file_in_data_dir(tmp_path: Path, name: str) -> None:
+    # The default must be a URL open_store accepts (sqlite:///abs/path, three slashes), and
+    # open the file inside data_dir, whatever characters the directory name holds.
+    data_dir = tmp_path / name
+    data_dir.mkdir()
+    config = load_config(None, env=NODE, overrides={"data_dir": str(data_dir)})
+    assert config.store_url.startswith("sqlite:///")
+    assert not config.store_url.startswith("sqlite:////")
+    async with open_store(config.store_url) as store:
+        assert (await store.head()).size == 0
+    assert (data_dir / "store.sqlite3").is_file()
+    # A relative data_dir given directly is made absolute (sqlite:///x would mean /x).
+    relative = GatewayConfig(node_id="cn-hub", data_dir=Path(name), credentials_dir=Path("n"))
+    assert relative.store_url == config.store_url
+
+
 def test_direct_construction_validates(tmp_path: Path) -> None:
     config = GatewayConfig(node_id="cn-hub", data_dir=tmp_path, credentials_dir=tmp_path / "n")
-    assert config.store_url == f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    assert config.store_url == f"sqlite://{tmp_path / 'store.sqlite3'}"
     with pytest.raises(ConfigError, match="max_message_bytes"):
         GatewayConfig(
             node_id="cn-hub", data_dir=tmp_path, credentials_dir=tmp_path, max_message_bytes=0

@@ -7,20 +7,23 @@ would check it. Covers CXP-LOG-001, CXP-LOG-008, CXP-LOG-010.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 
 from creditlink.gateway.ledger import (
     RECEIPT_PAYLOAD_TYPE,
     BatchInfo,
+    Forward,
     Ledger,
     LedgerEntry,
     Submission,
 )
 from creditlink.gateway.store import open_store
-from creditlink.gateway.store.base import Store
+from creditlink.gateway.store.base import OutboxState, Store
 from creditlink.sdk import envelope
 from creditlink.sdk._internal.pae import pae
 from creditlink.sdk.errors import InvalidArgument
@@ -215,3 +218,41 @@ async def test_proof_requests_outside_the_log_are_invalid(ledger: Ledger) -> Non
         await ledger.inclusion_proof(0, 2)
     with pytest.raises(InvalidArgument):
         await ledger.consistency_proof(1, 5)
+
+
+async def test_forwarded_submissions_are_queued_with_the_append(
+    ledger: Ledger, store: Store
+) -> None:
+    to_hub = Forward(destination="cn-hub", request_id="req-1", sealed=b"sealed for the hub")
+    first = dataclasses.replace(single(1), forward=[to_hub])
+    await ledger.append([first, single(2)])
+    (row,) = await store.outbox_status("msg-000001")
+    assert (row.destination, row.request_id, row.sealed, row.state) == (
+        "cn-hub",
+        "req-1",
+        b"sealed for the hub",
+        OutboxState.PENDING,
+    )
+    assert await store.outbox_status("msg-000002") == []
+    # A retry is answered from the log and queues nothing a second time.
+    (ack,) = await ledger.append([first])
+    assert ack.duplicate
+    assert await store.outbox_status("msg-000001") == [row]
+    # A failed append queues nothing either (the batch id clashes with a stored one).
+    await ledger.append([batch("dup", 2)])
+    clash = dataclasses.replace(
+        batch("dup", 2),
+        message_id="other-id",
+        forward=[Forward(destination="cn-hub", request_id="req-3", sealed=b"x")],
+    )
+    with pytest.raises(Exception, match=r"(?i)exist|conflict|duplicate"):
+        await ledger.append([clash])
+    assert await store.outbox_status("other-id") == []
+    due = await store.next_outbox("cn-hub", now=datetime.now(UTC), limit=10)
+    assert [r.message_id for r in due] == ["msg-000001"]
+
+
+def test_a_submission_is_forwarded_once_per_destination() -> None:
+    twice = [Forward(destination="cn-hub", request_id=f"r{i}", sealed=b"s") for i in range(2)]
+    with pytest.raises(ValueError, match="once"):
+        dataclasses.replace(single(1), forward=twice)

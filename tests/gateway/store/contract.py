@@ -27,6 +27,10 @@ from creditlink.gateway.store import (
     EntryRow,
     LogHead,
     MessageRow,
+    OutboxItem,
+    OutboxRow,
+    OutboxState,
+    OutboxStats,
     SchemaTooNew,
     Store,
     StoreConflict,
@@ -107,6 +111,22 @@ def head_of(size: int, checkpoint: str = "") -> LogHead:
     )
 
 
+def item(destination: str, n: int, *, at: datetime = T0, message_id: str = "") -> OutboxItem:
+    """Message ``n`` to forward to ``destination`` (the store never opens ``sealed``)."""
+    return OutboxItem(
+        destination=destination,
+        message_id=message_id or f"m-{n}",
+        request_id=f"req-{n}",
+        sealed=b"sealed-%d" % n,
+        enqueued_at=at,
+    )
+
+
+async def enqueue(store: Store, *items: OutboxItem) -> None:
+    async with store.transaction() as tx:
+        await tx.enqueue(items)
+
+
 async def append(store: Store, rows: Sequence[EntryRow], *msgs: MessageRow) -> LogHead:
     """Commit ``rows`` (and ``msgs``) after the current head, the way the ledger would."""
     async with store.transaction() as tx:
@@ -130,7 +150,7 @@ class Snapshot:
 def snapshot(backend: Backend) -> Snapshot:
     tables = {
         name: backend.query(f"SELECT * FROM {name} ORDER BY 1")
-        for name in ("log_entries", "batches", "tiles", "messages", "log_head")
+        for name in ("log_entries", "batches", "tiles", "messages", "log_head", "outbox")
     }
     return Snapshot(tables)
 
@@ -160,23 +180,45 @@ class StoreContract:
     async def test_migrations_are_recorded_and_applied_once(
         self, backend: Backend, store: Store
     ) -> None:
-        assert backend.query("SELECT version FROM schema_migrations") == [(1,)]
+        versions = "SELECT version FROM schema_migrations ORDER BY version"
+        assert backend.query(versions) == [(1,), (2,)]
         await append(store, entries(0, 3))
         await store.close()
         async with open_store(backend.url) as again:  # re-open: nothing re-applied
             assert (await again.head()).size == 3
-        assert backend.query("SELECT version FROM schema_migrations") == [(1,)]
+        assert backend.query(versions) == [(1,), (2,)]
+
+    async def test_a_version_1_database_is_upgraded_in_place(
+        self, backend: Backend, store: Store
+    ) -> None:
+        # A log written by the version-1 schema (no outbox) keeps its data and gains the outbox.
+        await append(store, entries(0, 3), message("m-old"))
+        await store.close()
+        backend.query("DROP TABLE outbox")
+        backend.query("DELETE FROM schema_migrations WHERE version = 2")
+        async with open_store(backend.url) as again:
+            assert (await again.head()).size == 3
+            assert await again.get_message("m-old") == message("m-old")
+            await enqueue(again, item("cn-hub", 1))
+            assert [r.message_id for r in await again.next_outbox("cn-hub", now=T0, limit=5)] == [
+                "m-1"
+            ]
+        versions = "SELECT version FROM schema_migrations ORDER BY version"
+        assert backend.query(versions) == [(1,), (2,)]
 
     async def test_a_newer_schema_is_refused(self, backend: Backend, store: Store) -> None:
         await store.close()
-        backend.query("UPDATE schema_migrations SET version = 9999")
+        backend.query(
+            "INSERT INTO schema_migrations (version, applied_at) SELECT 9999, applied_at "
+            "FROM schema_migrations WHERE version = 1"
+        )
         before = snapshot(backend)
         newer = open_store(backend.url)
         with pytest.raises(SchemaTooNew, match="9999"):
             await newer.open()
         await newer.close()
         assert snapshot(backend) == before
-        assert backend.query("SELECT version FROM schema_migrations") == [(9999,)]
+        assert backend.query("SELECT max(version) FROM schema_migrations") == [(9999,)]
 
     # -- transactions
 
@@ -585,3 +627,197 @@ class StoreContract:
             assert await store.get_message("uncommitted") is None
             # and the store takes new writes where the committed log ended
             await append(store, entries(500, 1))
+
+    # -- the outbox
+
+    async def test_outbox_is_first_in_first_out_per_destination(self, store: Store) -> None:
+        # Two destinations interleaved over two transactions: each sees only its own rows, in
+        # the order they were enqueued.
+        await enqueue(store, item("cn-hub", 1), item("gd-440000", 2), item("cn-hub", 3))
+        await enqueue(store, item("gd-440000", 4), item("cn-hub", 5))
+        hub = await store.next_outbox("cn-hub", now=T0, limit=10)
+        assert [r.message_id for r in hub] == ["m-1", "m-3", "m-5"]
+        assert [r.id for r in hub] == sorted(r.id for r in hub)
+        gd = await store.next_outbox("gd-440000", now=T0, limit=10)
+        assert [r.message_id for r in gd] == ["m-2", "m-4"]
+        assert [r.message_id for r in await store.next_outbox("cn-hub", now=T0, limit=2)] == [
+            "m-1",
+            "m-3",
+        ]
+        assert await store.next_outbox("nobody", now=T0, limit=10) == []
+        first = hub[0]
+        assert first == OutboxRow(
+            id=first.id,
+            destination="cn-hub",
+            message_id="m-1",
+            request_id="req-1",
+            sealed=b"sealed-1",
+            enqueued_at=T0,
+            attempts=0,
+            next_attempt_at=T0,  # due at once
+            last_error=None,
+            state=OutboxState.PENDING,
+            receipt=None,
+            delivered_at=None,
+        )
+        assert first.enqueued_at.utcoffset() == timedelta(0)
+        # Not yet due when enqueued in the future (the caller's clock decides, never the store).
+        assert await store.next_outbox("cn-hub", now=T0 - timedelta(microseconds=1), limit=5) == []
+        with pytest.raises(ValueError, match="limit"):
+            await store.next_outbox("cn-hub", now=T0, limit=0)
+
+    async def test_enqueue_commits_and_rolls_back_with_the_log_append(
+        self, backend: Backend, store: Store
+    ) -> None:
+        # Accepted and queued together: the append and the enqueue share one transaction.
+        async with store.transaction() as tx:
+            head = await tx.lock_head()
+            await tx.insert_entries(entries(0, 1))
+            await tx.insert_messages([message("m-0")])
+            await tx.enqueue([item("cn-hub", 0, message_id="m-0")])
+            await tx.set_head(head_of(head.size + 1))
+        assert [r.message_id for r in await store.outbox_status("m-0")] == ["m-0"]
+        before = snapshot(backend)
+
+        class Boom(Exception):
+            pass
+
+        async def doomed() -> None:
+            async with store.transaction() as tx:
+                head = await tx.lock_head()
+                await tx.insert_entries(entries(1, 1))
+                await tx.insert_messages([message("m-1", 1)])
+                await tx.enqueue([item("cn-hub", 1), item("gd-440000", 1)])
+                await tx.set_head(head_of(head.size + 1))
+                raise Boom
+
+        with pytest.raises(Boom):
+            await doomed()
+        assert snapshot(backend) == before
+        assert await store.outbox_status("m-1") == []
+        assert [r.message_id for r in await store.next_outbox("cn-hub", now=T0, limit=5)] == ["m-0"]
+
+    async def test_one_message_per_destination(self, backend: Backend, store: Store) -> None:
+        await enqueue(store, item("cn-hub", 1))
+        await enqueue(store, item("gd-440000", 1))  # the same message to another node is fine
+        before = snapshot(backend)
+        with pytest.raises(StoreConflict):
+            await enqueue(store, item("cn-hub", 2), item("cn-hub", 1, at=T0 + timedelta(hours=1)))
+        assert snapshot(backend) == before
+        with pytest.raises(StoreConflict):
+            await enqueue(store, item("zj-330000", 3), item("zj-330000", 3))
+        assert snapshot(backend) == before
+        status = await store.outbox_status("m-1")
+        assert [(r.destination, r.state) for r in status] == [
+            ("cn-hub", OutboxState.PENDING),
+            ("gd-440000", OutboxState.PENDING),
+        ]
+        assert await store.outbox_status("m-unknown") == []
+
+    async def test_a_retry_waits_and_keeps_the_rest_of_the_queue_waiting(
+        self, store: Store
+    ) -> None:
+        await enqueue(store, item("cn-hub", 1), item("cn-hub", 2), item("gd-440000", 3))
+        head, _ = await store.next_outbox("cn-hub", now=T0, limit=5)
+        later = T0 + timedelta(seconds=10, microseconds=7)
+        assert await store.mark_retry(head.id, error="UNAVAILABLE: down", next_attempt_at=later)
+        # Head of line: m-2 is due, but it must not overtake m-1 ...
+        assert await store.next_outbox("cn-hub", now=T0 + timedelta(seconds=5), limit=5) == []
+        assert await store.outbox_next_attempt("cn-hub") == later
+        # ... while other destinations are not held up.
+        assert [r.message_id for r in await store.next_outbox("gd-440000", now=T0, limit=5)] == [
+            "m-3"
+        ]
+        due = await store.next_outbox("cn-hub", now=later, limit=5)
+        assert [r.message_id for r in due] == ["m-1", "m-2"]
+        assert (due[0].attempts, due[0].last_error) == (1, "UNAVAILABLE: down")
+        assert due[0].next_attempt_at == later
+        assert due[0].state is OutboxState.PENDING
+        assert await store.mark_retry(due[0].id, error="again", next_attempt_at=later)
+        assert (await store.outbox_status("m-1"))[0].attempts == 2
+        assert await store.outbox_next_attempt("nobody") is None
+
+    async def test_delivered_and_failed_rows_leave_the_queue(self, store: Store) -> None:
+        await enqueue(store, *(item("cn-hub", n) for n in range(1, 5)))
+        one, two, three, _ = await store.next_outbox("cn-hub", now=T0, limit=5)
+        at = T0 + timedelta(seconds=3, microseconds=1)
+        assert await store.mark_retry(one.id, error="UNAVAILABLE", next_attempt_at=T0)
+        assert await store.mark_delivered(one.id, receipt=b"receipt-1", at=at)
+        assert await store.mark_failed(two.id, error="INVALID_ARGUMENT/SEAL_OPEN_FAILED")
+        assert [r.message_id for r in await store.next_outbox("cn-hub", now=T0, limit=5)] == [
+            "m-3",
+            "m-4",
+        ]
+        (delivered,) = await store.outbox_status("m-1")
+        assert delivered.state is OutboxState.DELIVERED
+        assert (delivered.receipt, delivered.delivered_at, delivered.attempts) == (
+            b"receipt-1",
+            at,
+            2,
+        )
+        assert delivered.last_error == "UNAVAILABLE"  # history of the earlier attempt
+        (failed,) = await store.outbox_status("m-2")
+        assert failed.state is OutboxState.FAILED
+        assert (failed.last_error, failed.attempts, failed.receipt) == (
+            "INVALID_ARGUMENT/SEAL_OPEN_FAILED",
+            1,
+            None,
+        )
+        # A settled row is settled for good; an unknown id changes nothing.
+        assert not await store.mark_delivered(two.id, receipt=b"late", at=at)
+        assert not await store.mark_retry(one.id, error="x", next_attempt_at=at)
+        assert not await store.mark_failed(one.id, error="x")
+        assert not await store.mark_failed(10**9, error="x")
+        assert (await store.outbox_status("m-1"))[0] == delivered
+        assert (await store.outbox_status("m-2"))[0] == failed
+        assert await store.mark_delivered(three.id, receipt=b"receipt-3", at=at)
+
+    async def test_outbox_stats_and_destinations(self, store: Store) -> None:
+        assert await store.outbox_stats() == {}
+        assert await store.outbox_destinations() == []
+        t1, t2, t3 = (T0 + timedelta(minutes=m) for m in (1, 2, 3))
+        await enqueue(
+            store,
+            item("cn-hub", 1, at=t1),
+            item("cn-hub", 2, at=t2),
+            item("cn-hub", 3, at=t3),
+            item("gd-440000", 4, at=t2),
+            item("zj-330000", 5, at=t1),
+        )
+        hub = await store.next_outbox("cn-hub", now=t3, limit=5)
+        await store.mark_delivered(hub[0].id, receipt=b"r", at=t3)
+        await store.mark_failed(hub[1].id, error="PERMISSION_DENIED")
+        (gd,) = await store.next_outbox("gd-440000", now=t3, limit=5)
+        await store.mark_failed(gd.id, error="INVALID_ARGUMENT")
+        (zj,) = await store.next_outbox("zj-330000", now=t3, limit=5)
+        await store.mark_delivered(zj.id, receipt=b"r", at=t3)
+        # Only what is pending or failed shows: zj-330000 has nothing left to look at.
+        assert await store.outbox_stats() == {
+            "cn-hub": OutboxStats(depth=1, oldest_enqueued_at=t3, failed=1),
+            "gd-440000": OutboxStats(depth=0, oldest_enqueued_at=None, failed=1),
+        }
+        assert await store.outbox_destinations() == ["cn-hub"]
+
+    async def test_outbox_persists_across_close_and_open(self, backend: Backend) -> None:
+        async with open_store(backend.url) as store:
+            await enqueue(store, item("cn-hub", 1), item("cn-hub", 2))
+            (head, _) = await store.next_outbox("cn-hub", now=T0, limit=5)
+            await store.mark_retry(head.id, error="UNAVAILABLE", next_attempt_at=T0)
+            before = await store.next_outbox("cn-hub", now=T0, limit=5)
+        async with open_store(backend.url) as store:
+            assert await store.next_outbox("cn-hub", now=T0, limit=5) == before
+            assert await store.outbox_destinations() == ["cn-hub"]
+
+    async def test_outbox_times_must_be_aware(self, store: Store) -> None:
+        await enqueue(store, item("cn-hub", 1))
+        (row,) = await store.next_outbox("cn-hub", now=T0, limit=1)
+        naive = datetime(2025, 1, 1)  # noqa: DTZ001 - naive on purpose
+        with pytest.raises(ValueError, match="aware"):
+            await store.next_outbox("cn-hub", now=naive, limit=1)
+        with pytest.raises(ValueError, match="aware"):
+            await store.mark_retry(row.id, error="x", next_attempt_at=naive)
+        with pytest.raises(ValueError, match="aware"):
+            await store.mark_delivered(row.id, receipt=b"r", at=naive)
+        with pytest.raises(ValueError, match="receipt"):
+            await store.mark_delivered(row.id, receipt=b"", at=T0)
+        assert (await store.outbox_status("m-1"))[0] == row

@@ -26,6 +26,9 @@ from creditlink.gateway.store import (
     EntryRow,
     LogHead,
     MessageRow,
+    OutboxItem,
+    OutboxRow,
+    OutboxState,
     SQLiteStore,
     StoreUnavailable,
     open_store,
@@ -187,6 +190,7 @@ class TestPostgresStore(StoreContract):
             "log_entries",
             "log_head",
             "messages",
+            "outbox",
             "schema_migrations",
             "tiles",
         ]
@@ -266,3 +270,45 @@ def test_rows_check_their_shape() -> None:
         LogHead(
             size=1, frontier=b"\x00", checkpoint="", updated_at=datetime(2025, 1, 1, tzinfo=UTC)
         )
+
+
+def test_outbox_rows_check_their_shape() -> None:
+    at = datetime(2025, 1, 1, tzinfo=UTC)
+    item: dict[str, Any] = {
+        "destination": "cn-hub",
+        "message_id": "m",
+        "request_id": "r",
+        "sealed": b"s",
+        "enqueued_at": at,
+    }
+    OutboxItem(**item)
+    for field, bad in [
+        ("destination", ""),
+        ("message_id", ""),
+        ("request_id", ""),
+        ("sealed", b""),
+        ("enqueued_at", datetime(2025, 1, 1)),  # noqa: DTZ001 - naive on purpose
+    ]:
+        with pytest.raises(ValueError, match=field):
+            OutboxItem(**{**item, field: bad})
+    row: dict[str, Any] = {
+        **item,
+        "id": 1,
+        "attempts": 0,
+        "next_attempt_at": at,
+        "last_error": None,
+        "state": OutboxState.PENDING,
+        "receipt": None,
+        "delivered_at": None,
+    }
+    OutboxRow(**row)
+    OutboxRow(**{**row, "state": OutboxState.DELIVERED, "receipt": b"r", "delivered_at": at})
+    for changes in [
+        {"id": 0},
+        {"attempts": -1},
+        {"state": OutboxState.DELIVERED},  # without a receipt
+        {"receipt": b"r"},  # pending with a receipt
+        {"state": OutboxState.DELIVERED, "receipt": b"r"},  # without delivered_at
+    ]:
+        with pytest.raises(ValueError, match=r"id|attempts|receipt"):
+            OutboxRow(**{**row, **changes})

@@ -1,0 +1,281 @@
+"""``creditlink status``: a node's health, log size, checkpoint and outbox at a glance.
+
+::
+
+    creditlink status --credentials .creditlink/operator [--target HOST:PORT] [--json]
+
+Connects with mutual TLS using the credentials directory (a client's or the node's own), calls
+gRPC health checking and ``ExchangeService.GetCheckpoint``, and verifies the checkpoint with the
+node's checkpoint key from the trust bundle in the credentials directory: the origin must be the
+node's log origin and the note must carry its signature. The printed log size is the verified
+checkpoint's. The outbox is reported as ``n/a`` until forwarding exists.
+
+The node is the one the trust bundle lists at ``--target`` (default: the first endpoint in the
+credentials' manifest); when no node lists that address, the checkpoint's origin selects it,
+and the checkpoint must still verify under that node's key from the bundle.
+
+Exit status: 0 when the node is ``SERVING`` and its checkpoint verifies, 1 otherwise (unreachable,
+not serving, or a checkpoint that does not verify), 2 for unusable credentials or arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import grpc
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from grpc_health.v1 import health_pb2
+
+from creditlink.gateway.config import is_loopback
+from creditlink.gateway.node import DEV_PEER_HEADER
+from creditlink.sdk.credentials import Credentials, InvalidCredentials
+from creditlink.sdk.errors import CreditlinkError
+from creditlink.sdk.tlog import NoteVerifier, verify_checkpoint
+from creditlink.sdk.trust import NodeInfo, TrustBundle
+from creditlink.v1 import exchange_service_pb2, exchange_service_pb2_grpc
+
+__all__ = ["CheckpointStatus", "NodeStatus", "node_status", "register"]
+
+
+def register(sub: Any) -> None:
+    """Add the ``status`` subcommand to ``sub`` (an argparse subparsers action)."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "status",
+        help="show a node's health, log size, checkpoint and outbox",
+        description=(
+            "Connect to a node with mutual TLS and show its health, log size, verified "
+            "checkpoint and outbox."
+        ),
+    )
+    parser.add_argument(
+        "--credentials",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="credentials directory to connect with (e.g. .creditlink/operator)",
+    )
+    parser.add_argument(
+        "--target",
+        default=None,
+        metavar="HOST:PORT",
+        help="node address (default: the first endpoint in the credentials' manifest)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=5.0, help="seconds to wait for each call (default 5)"
+    )
+    parser.add_argument(
+        "--insecure-dev",
+        action="store_true",
+        help="plaintext, for a node started with --insecure-dev on loopback (development only)",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(run=_run)
+
+
+@dataclass
+class CheckpointStatus:
+    """The node's latest checkpoint and whether it verified under the trust bundle."""
+
+    origin: str
+    size: int
+    root_hash: str
+    verified: bool
+    key_name: str = ""
+    problem: str = ""
+
+
+@dataclass
+class NodeStatus:
+    """What ``creditlink status`` reports."""
+
+    target: str
+    node_id: str | None
+    health: str
+    checkpoint: CheckpointStatus | None = None
+    #: ``None`` (printed ``n/a``) until the gateway has an outbox to report.
+    outbox: dict[str, Any] | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Serving, with a checkpoint that verified."""
+        return self.health == "SERVING" and self.checkpoint is not None and self.checkpoint.verified
+
+    @property
+    def log_size(self) -> int | None:
+        """Leaves in the log per the verified checkpoint."""
+        if self.checkpoint is None or not self.checkpoint.verified:
+            return None
+        return self.checkpoint.size
+
+
+def _node_at(bundle: TrustBundle, creds: Credentials, target: str) -> NodeInfo | None:
+    if target in creds.endpoints and creds.node.log_origin:
+        return creds.node  # the node's own credentials, pointed at itself
+    listed = [n for n in bundle.nodes() if target in n.endpoints and n.log_origin]
+    return listed[0] if len(listed) == 1 else None
+
+
+def _verifiers(bundle: TrustBundle, node_id: str, now: datetime) -> list[NoteVerifier]:
+    verifiers = []
+    for record in bundle.checkpoint_keys(node_id, at=now):
+        key = serialization.load_der_public_key(record.public_key.public_bytes)
+        if isinstance(key, ed25519.Ed25519PublicKey) and record.note_name:
+            verifiers.append(NoteVerifier(name=record.note_name, public_key=key))
+    return verifiers
+
+
+def _check_checkpoint(
+    response: exchange_service_pb2.GetCheckpointResponse,
+    bundle: TrustBundle,
+    node: NodeInfo | None,
+    now: datetime,
+) -> tuple[CheckpointStatus, NodeInfo | None]:
+    signed = response.checkpoint
+    status = CheckpointStatus(
+        origin=signed.origin, size=signed.size, root_hash=signed.root_hash.hex(), verified=False
+    )
+    if node is None:
+        # The claimed origin only selects which bundle key to try; the signature decides.
+        matches = [n for n in bundle.nodes() if n.log_origin and n.log_origin == signed.origin]
+        node = matches[0] if len(matches) == 1 else None
+    if node is None:
+        status.problem = f"no node in the trust bundle keeps a log with origin {signed.origin!r}"
+        return status, None
+    problems = []
+    for verifier in _verifiers(bundle, node.node_id, now):
+        try:
+            checkpoint = verify_checkpoint(signed.note, verifier=verifier, origin=node.log_origin)
+        except CreditlinkError as exc:
+            problems.append(exc.message)
+            continue
+        # Report what was verified, not the unsigned fields beside the note.
+        status.origin, status.size = checkpoint.origin, checkpoint.size
+        status.root_hash, status.verified = checkpoint.root_hash.hex(), True
+        status.key_name = verifier.name
+        return status, node
+    status.problem = (
+        "; ".join(problems) or f"the trust bundle lists no checkpoint key for {node.node_id}"
+    )
+    return status, node
+
+
+def node_status(
+    creds: Credentials,
+    target: str,
+    *,
+    timeout: float = 5.0,
+    insecure_dev: bool = False,
+    now: datetime | None = None,
+) -> NodeStatus:
+    """Ask the node at ``target`` for its health and checkpoint (see the module docstring)."""
+    now = now or datetime.now(UTC)
+    bundle = creds.trust_bundle
+    node = _node_at(bundle, creds, target)
+    result = NodeStatus(target=target, node_id=node.node_id if node else None, health="UNKNOWN")
+    if insecure_dev:
+        channel = grpc.insecure_channel(target)
+        metadata: tuple[tuple[str, str], ...] = ((DEV_PEER_HEADER, creds.node_id),)
+    else:
+        channel = grpc.secure_channel(target, creds.channel_credentials())
+        metadata = ()
+    with channel:
+        try:
+            health = _health_check(channel)(
+                health_pb2.HealthCheckRequest(service=""), timeout=timeout, metadata=metadata
+            )
+            result.health = health_pb2.HealthCheckResponse.ServingStatus.Name(health.status)
+        except grpc.RpcError as exc:
+            result.health = "UNREACHABLE"
+            result.problems.append(f"health: {_describe(exc)}")
+            return result
+        try:
+            response = exchange_service_pb2_grpc.ExchangeServiceStub(channel).GetCheckpoint(
+                exchange_service_pb2.GetCheckpointRequest(), timeout=timeout, metadata=metadata
+            )
+        except grpc.RpcError as exc:
+            result.problems.append(f"checkpoint: {_describe(exc)}")
+            return result
+    result.checkpoint, verified_node = _check_checkpoint(response, bundle, node, now)
+    if verified_node is not None:
+        result.node_id = verified_node.node_id
+    if result.checkpoint.problem:
+        result.problems.append(f"checkpoint: {result.checkpoint.problem}")
+    return result
+
+
+def _health_check(
+    channel: grpc.Channel,
+) -> grpc.UnaryUnaryMultiCallable[health_pb2.HealthCheckRequest, health_pb2.HealthCheckResponse]:
+    # Built by hand: the type stubs of the generated HealthStub declare no methods.
+    return channel.unary_unary(
+        "/grpc.health.v1.Health/Check",
+        request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+        response_deserializer=health_pb2.HealthCheckResponse.FromString,
+    )
+
+
+def _describe(exc: grpc.RpcError) -> str:
+    # Errors raised by calls are also grpc.Call objects, with a code and details.
+    return f"{exc.code().name}: {exc.details()}"
+
+
+def _print_text(status: NodeStatus) -> None:
+    cp = status.checkpoint
+    lines = [
+        f"node        : {status.node_id or 'unknown'} at {status.target}",
+        f"health      : {status.health}",
+        f"log size    : {status.log_size if status.log_size is not None else 'n/a'}",
+    ]
+    if cp is None:
+        lines.append("checkpoint  : n/a")
+    else:
+        mark = f"verified with key {cp.key_name}" if cp.verified else "NOT VERIFIED"
+        lines += [
+            f"checkpoint  : origin {cp.origin}, size {cp.size}",
+            f"              root {cp.root_hash}",
+            f"              {mark}",
+        ]
+    lines.append("outbox      : n/a (forwarding is not built yet)")
+    lines += [f"problem     : {problem}" for problem in status.problems]
+    print("\n".join(lines))
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        creds = Credentials.load(args.credentials)
+    except InvalidCredentials as exc:
+        print(f"creditlink status: {exc}", file=sys.stderr)
+        return 2
+    target = args.target or (creds.endpoints[0] if creds.endpoints else None)
+    if target is None:
+        print(
+            f"creditlink status: {args.credentials} names no endpoint; give --target",
+            file=sys.stderr,
+        )
+        return 2
+    if args.insecure_dev:
+        try:
+            loopback = is_loopback(target)
+        except ValueError as exc:
+            print(f"creditlink status: --target: {exc}", file=sys.stderr)
+            return 2
+        if not loopback:
+            print("creditlink status: --insecure-dev only talks to loopback", file=sys.stderr)
+            return 2
+    status = node_status(creds, target, timeout=args.timeout, insecure_dev=args.insecure_dev)
+    if args.json:
+        out = asdict(status)
+        out["log_size"] = status.log_size
+        out["ok"] = status.ok
+        print(json.dumps(out, ensure_ascii=False))
+    else:
+        _print_text(status)
+    return 0 if status.ok else 1

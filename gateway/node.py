@@ -1,0 +1,453 @@
+"""One gateway node: configuration and credentials in, a serving grpc.aio server out.
+
+:class:`GatewayNode` assembles everything the node needs and owns its lifecycle::
+
+    node = GatewayNode(config, Credentials.load(config.credentials_dir))
+    await node.start()          # store opened, checkpoint signed, gRPC and metrics listening
+    ...
+    await node.stop(grace=10)   # drain in-flight calls, then close the store
+
+What :meth:`GatewayNode.start` builds, in order:
+
+1. the store (``config.store_url``), opened and migrated;
+2. the :class:`~creditlink.gateway.ledger.Ledger` (log origin and checkpoint key from the trust
+   bundle, receipts signed with the node's signing key), which signs the empty tree's
+   checkpoint on a fresh log;
+3. the :class:`~creditlink.gateway.intake.Intake` and the CXP servicers (``ExchangeService``,
+   ``FederationService``);
+4. a grpc.aio server with, outermost first, the metrics interceptor (every call counted and
+   timed), the :class:`~creditlink.gateway.errors.ErrorInterceptor` (every error becomes one
+   ``google.rpc.Status``, each rejection counted by reason) and the per-node rate limiter;
+   gRPC health checking and server reflection, so ``grpcurl`` can list and call;
+5. the metrics HTTP server (``/metrics``, ``/healthz``).
+
+Transport. TLS always, and every connection must present a client certificate issued by the
+federation's CA (mutual TLS): TLS is negotiated per connection, before gRPC knows which method
+will be called, so no single RPC (health included) can be exempted on the same port. Health is
+therefore served twice: as ``grpc.health.v1.Health`` behind mutual TLS like everything else, and
+as plain-HTTP ``/healthz`` on the metrics address (loopback by default) for probes that hold no
+client certificate (docs/operations.md). Which node a certificate belongs to is decided by the
+trust bundle's TLS pins, not by the certificate's names.
+
+Development. With ``insecure_dev`` (loopback only, enforced by the configuration) the port is
+plaintext and a caller names itself in the ``x-creditlink-dev-peer`` metadata header. Anyone who
+can reach the port can then claim to be any node: it exists for local development and tests
+only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final, Self
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+# The asyncio servicer; public as `health.aio.HealthServicer`, which the type stubs do not know.
+from grpc_health.v1._async import HealthServicer as AsyncHealthServicer
+from grpc_reflection.v1alpha import reflection
+
+from creditlink.gateway.auth import DEV_PEER_HEADER, insecure_dev_peer_identity, peer_identity
+from creditlink.gateway.config import GatewayConfig
+from creditlink.gateway.errors import ErrorInterceptor
+from creditlink.gateway.intake import Intake
+from creditlink.gateway.ledger import Ledger
+from creditlink.gateway.metrics import GatewayMetrics, MetricsInterceptor, MetricsServer
+from creditlink.gateway.ratelimit import RateLimiter, RateLimitInterceptor
+from creditlink.gateway.store import Store, open_store
+from creditlink.sdk.credentials import Credentials, Role
+from creditlink.sdk.errors import CreditlinkError, Unauthenticated
+from creditlink.sdk.trust import TrustBundle
+from creditlink.v1 import (
+    exchange_service_pb2,
+    exchange_service_pb2_grpc,
+    federation_service_pb2,
+    federation_service_pb2_grpc,
+)
+
+__all__ = [
+    "DEV_PEER_HEADER",
+    "KEEPALIVE_OPTIONS",
+    "SERVICE_NAMES",
+    "GatewayError",
+    "GatewayNode",
+    "peer_node_id",
+]
+
+_log = logging.getLogger("creditlink.gateway")
+
+
+#: The CXP services every node serves (full names, as health checking and reflection use them).
+SERVICE_NAMES: Final = (
+    exchange_service_pb2.DESCRIPTOR.services_by_name["ExchangeService"].full_name,
+    federation_service_pb2.DESCRIPTOR.services_by_name["FederationService"].full_name,
+)
+
+#: Connection keepalive. The server pings a connection idle for a minute and drops it if no
+#: answer comes within 20 s, so half-open connections (a peer that vanished behind a NAT or
+#: firewall) do not hold streams forever; clients may ping every 10 s, even between calls
+#: (long-lived ``Subscribe`` streams behind idle-timeout middleboxes need that).
+KEEPALIVE_OPTIONS: Final[tuple[tuple[str, int], ...]] = (
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    ("grpc.http2.max_ping_strikes", 2),
+)
+
+_Context = grpc.aio.ServicerContext[Any, Any]
+# grpc takes message limits as a signed 32-bit int.
+_GRPC_MAX_LENGTH: Final = 2**31 - 1
+
+
+class GatewayError(CreditlinkError):
+    """The node cannot start: credentials that do not fit the config, a port already taken…"""
+
+    default_reason = "GATEWAY_START_FAILED"
+
+
+def peer_node_id(
+    context: _Context, trust: Callable[[], TrustBundle], *, insecure_dev: bool
+) -> str | None:
+    """The node id of the caller, or ``None`` when it cannot be told.
+
+    Over mutual TLS: the node whose TLS pin the trust bundle lists for the presented certificate
+    (:func:`creditlink.gateway.auth.peer_identity`). With ``insecure_dev``: the value of the
+    ``x-creditlink-dev-peer`` header.
+    """
+    if insecure_dev:
+        for key, value in context.invocation_metadata() or ():
+            if key == DEV_PEER_HEADER and isinstance(value, str) and value:
+                return value
+        return None
+    try:
+        return peer_identity(context, trust()).node_id
+    except Unauthenticated:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Running:
+    server: grpc.aio.Server
+    port: int
+    metrics: MetricsServer
+    health: AsyncHealthServicer
+
+
+class GatewayNode:
+    """One gateway: store, ledger, intake, servicers, gRPC server and metrics (module docstring).
+
+    ``credentials`` must be the node's own credentials directory (role ``node``, with a
+    checkpoint key) for ``config.node_id``.
+    """
+
+    def __init__(self, config: GatewayConfig, credentials: Credentials) -> None:
+        if credentials.role is not Role.NODE or credentials.checkpoint_key is None:
+            raise GatewayError(
+                f"{credentials.directory} holds a client's credentials; a gateway needs a "
+                "node's (with a checkpoint key)",
+                reason="GATEWAY_NOT_A_NODE",
+            )
+        if credentials.node_id != config.node_id:
+            raise GatewayError(
+                f"the configuration is for node {config.node_id!r} but {credentials.directory} "
+                f"holds the credentials of {credentials.node_id!r}",
+                reason="GATEWAY_NODE_MISMATCH",
+            )
+        if not credentials.node.log_origin:
+            raise GatewayError(
+                f"the trust bundle names no log origin for {config.node_id!r}: it cannot keep a "
+                "log",
+                reason="GATEWAY_NOT_A_NODE",
+            )
+        self._config = config
+        self._credentials = credentials
+        self._trust_bundle = credentials.trust_bundle
+        self.metrics = GatewayMetrics(node_id=config.node_id)
+        self._store: Store | None = None
+        self._ledger: Ledger | None = None
+        self._running: _Running | None = None
+        self._serving = False
+
+    # -- identity and addresses ------------------------------------------------------------
+
+    @property
+    def config(self) -> GatewayConfig:
+        """The configuration the node runs with."""
+        return self._config
+
+    @property
+    def node_id(self) -> str:
+        """The node id."""
+        return self._config.node_id
+
+    @property
+    def credentials(self) -> Credentials:
+        """The node's credentials."""
+        return self._credentials
+
+    def trust(self) -> TrustBundle:
+        """The trust bundle the node currently acts on."""
+        return self._trust_bundle
+
+    @property
+    def port(self) -> int:
+        """The bound gRPC port (the real one when ``listen`` asked for port 0)."""
+        return self._require_running().port
+
+    @property
+    def endpoint(self) -> str:
+        """``host:port`` of the gRPC server as bound."""
+        host = self._config.listen.rpartition(":")[0]
+        return f"{host}:{self.port}"
+
+    @property
+    def metrics_endpoint(self) -> str:
+        """``host:port`` of the metrics HTTP server as bound."""
+        return self._require_running().metrics.endpoint
+
+    @property
+    def ledger(self) -> Ledger:
+        """The node's ledger (once started)."""
+        if self._ledger is None:
+            raise RuntimeError("the gateway is not started")
+        return self._ledger
+
+    @property
+    def store(self) -> Store:
+        """The node's store (once started)."""
+        if self._store is None:
+            raise RuntimeError("the gateway is not started")
+        return self._store
+
+    @property
+    def serving(self) -> bool:
+        """Whether the node accepts calls (False before start and while draining)."""
+        return self._serving
+
+    def _require_running(self) -> _Running:
+        if self._running is None:
+            raise RuntimeError("the gateway is not started")
+        return self._running
+
+    def peer_of(self, context: _Context) -> str | None:
+        """The caller's node id (see :func:`peer_node_id`)."""
+        return peer_node_id(context, self.trust, insecure_dev=self._config.insecure_dev)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop(grace=0)
+
+    async def start(self) -> None:
+        """Open the store, build the services and start listening (gRPC, then metrics)."""
+        if self._running is not None:
+            raise RuntimeError("the gateway is already started")
+        config, creds = self._config, self._credentials
+        # The data directory holds the default SQLite store; a new node (from `creditlink init`
+        # or a hand-written config) may not have it yet. 0700: the store is the node's record.
+        config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        store = open_store(config.store_url)
+        await store.open()
+        server: grpc.aio.Server | None = None
+        metrics_server: MetricsServer | None = None
+        try:
+            signer = creds.checkpoint_key
+            assert signer is not None  # checked in __init__
+            ledger = Ledger(
+                store=store,
+                node_id=config.node_id,
+                origin=creds.node.log_origin,
+                signing_key=creds.signing_key,
+                checkpoint_signer=signer,
+            )
+            await ledger.ensure_checkpoint()
+            self.metrics.set_log_size((await store.head()).size)
+            intake = Intake(
+                node_id=config.node_id, trust=self.trust, sealing_keys=[creds.sealing_key]
+            )
+            self._store, self._ledger = store, ledger
+
+            server = grpc.aio.server(
+                interceptors=self._interceptors(), options=self._server_options()
+            )
+            self._add_cxp_services(server, intake=intake, ledger=ledger, store=store)
+            health_servicer = AsyncHealthServicer()
+            health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+            reflection.enable_server_reflection(
+                (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+            )
+            port = self._bind(server)
+            await server.start()
+            metrics_server = MetricsServer(
+                self.metrics,
+                address=config.metrics_listen,
+                serving=lambda: self._serving,
+                refresh=self._refresh_metrics,
+            )
+            try:
+                await metrics_server.start()
+            except OSError as exc:
+                raise GatewayError(
+                    f"cannot serve metrics on {config.metrics_listen}: {exc.strerror or exc}",
+                    reason="GATEWAY_LISTEN_FAILED",
+                ) from exc
+            for name in ("", *SERVICE_NAMES):
+                await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        except BaseException:
+            # Undo whatever got started, so a failed start leaves no port bound, store open.
+            if metrics_server is not None:
+                await metrics_server.stop()
+            if server is not None:
+                await server.stop(None)
+            self._store = self._ledger = None
+            await store.close()
+            raise
+        self._running = _Running(
+            server=server, port=port, metrics=metrics_server, health=health_servicer
+        )
+        self._serving = True
+        _log.info(
+            "gateway serving",
+            extra={
+                "node_id": config.node_id,
+                "listen": self.endpoint,
+                "metrics": metrics_server.endpoint,
+                "tls": "off (insecure_dev)" if config.insecure_dev else "mutual",
+                "log_size": (await store.head()).size,
+            },
+        )
+
+    async def stop(self, grace: float | None = 10.0) -> None:
+        """Stop accepting calls, let in-flight calls finish for up to ``grace`` seconds, close.
+
+        Health turns ``NOT_SERVING`` first (both the gRPC service and ``/healthz``) so load
+        balancers stop routing here while the calls in flight drain. Safe to call twice.
+        """
+        running, self._running = self._running, None
+        if running is None:
+            return
+        self._serving = False
+        _log.info("gateway draining", extra={"node_id": self.node_id, "grace_s": grace})
+        await running.health.enter_graceful_shutdown()
+        try:
+            # Refuses new calls at once; cancels what is still running after `grace`.
+            await running.server.stop(grace)
+        finally:
+            await running.metrics.stop()
+            store, self._store, self._ledger = self._store, None, None
+            if store is not None:
+                await store.close()
+        _log.info("gateway stopped", extra={"node_id": self.node_id})
+
+    async def wait_for_termination(self) -> None:
+        """Return when the gRPC server has stopped."""
+        await self._require_running().server.wait_for_termination()
+
+    # -- assembly --------------------------------------------------------------------------
+
+    def _interceptors(self) -> Sequence[grpc.aio.ServerInterceptor]:  # type: ignore[type-arg]
+        # Outermost first: metrics see every call, including those the inner ones reject;
+        # the error interceptor turns the rate limiter's Pushback into RESOURCE_EXHAUSTED.
+        interceptors: list[grpc.aio.ServerInterceptor] = [  # type: ignore[type-arg]
+            MetricsInterceptor(self.metrics),
+            ErrorInterceptor(
+                observe=self.metrics.observe_rejection,
+                max_request_bytes=self._config.max_message_bytes,
+            ),
+        ]
+        if self._config.rate_limit_per_node > 0:
+            limiter = RateLimiter(
+                rate=self._config.rate_limit_per_node, burst=self._config.rate_limit_burst
+            )
+            interceptors.append(RateLimitInterceptor(limiter, peer_of=self._rate_key))
+        return interceptors
+
+    def _rate_key(self, context: _Context) -> str:
+        # Callers that cannot be identified share one bucket (the access check refuses them
+        # anyway); they must not get a fresh allowance per call.
+        return self.peer_of(context) or "(unidentified)"
+
+    def _server_options(self) -> list[tuple[str, Any]]:
+        size = self._config.max_message_bytes
+        return [
+            # The error interceptor enforces `size` on each request itself, so the refusal is
+            # RESOURCE_EXHAUSTED with reason MESSAGE_TOO_LARGE and counted. grpc's own limit
+            # sits above it (it must, or grpc would refuse first, without an ErrorInfo) and
+            # only bounds what a peer can make the node buffer.
+            ("grpc.max_receive_message_length", min(2 * size, _GRPC_MAX_LENGTH)),
+            ("grpc.max_send_message_length", size),
+            # grpc sets SO_REUSEPORT by default on Linux, so a second gateway on the same port
+            # would silently share it; we want "address already in use" instead.
+            ("grpc.so_reuseport", 0),
+            *KEEPALIVE_OPTIONS,
+        ]
+
+    def _bind(self, server: grpc.aio.Server) -> int:
+        listen = self._config.listen
+        try:
+            if self._config.insecure_dev:
+                port = server.add_insecure_port(listen)
+            else:
+                port = server.add_secure_port(listen, self._credentials.server_credentials())
+        except RuntimeError as exc:
+            port, detail = 0, str(exc)
+        else:
+            detail = "bind failed"
+        if port == 0:
+            raise GatewayError(
+                f"cannot listen on {listen} ({detail}); is another process using the port?",
+                reason="GATEWAY_LISTEN_FAILED",
+            )
+        return port
+
+    def _add_cxp_services(
+        self, server: grpc.aio.Server, *, intake: Intake, ledger: Ledger, store: Store
+    ) -> None:
+        # Imported here: the servicers depend on this package's other modules, not the reverse.
+        from creditlink.gateway.services.exchange import ExchangeServicer, FlowLimits
+        from creditlink.gateway.services.federation import FederationServicer
+
+        # Plaintext development mode has no certificate to identify callers by: the (unproven)
+        # header names them instead; over mutual TLS the certificate pin does.
+        identify = insecure_dev_peer_identity if self._config.insecure_dev else peer_identity
+        exchange = ExchangeServicer(
+            intake=intake,
+            ledger=ledger,
+            store=store,
+            trust=self.trust,
+            on_append=self.metrics.set_log_size,
+            # What SubmitStream grants must be what the node enforces: the configured limit.
+            flow=FlowLimits(max_batch_bytes=self._config.max_message_bytes),
+            identify=identify,
+        )
+        exchange_service_pb2_grpc.add_ExchangeServiceServicer_to_server(exchange, server)
+        # The node witnesses other logs with its checkpoint key (the key its own checkpoints
+        # are signed with, which the bundle lists); whether it may is the bundle's WITNESS
+        # grant, checked by the servicer.
+        federation = FederationServicer(
+            trust=self.trust,
+            node_id=self._config.node_id,
+            witness_key=self._credentials.checkpoint_key,
+            identify=identify,
+        )
+        federation_service_pb2_grpc.add_FederationServiceServicer_to_server(federation, server)
+
+    async def _refresh_metrics(self) -> None:
+        # Read the log size and the outbox from the store before each scrape: they are then
+        # right even when another replica (sharing a PostgreSQL database) changed them.
+        store = self._store
+        if store is None:
+            return
+        self.metrics.set_log_size((await store.head()).size)
+        stats = (await store.outbox_stats()).values()
+        oldest = min((s.oldest_enqueued_at for s in stats if s.oldest_enqueued_at), default=None)
+        age = 0.0 if oldest is None else (datetime.now(UTC) - oldest).total_seconds()
+        self.metrics.set_outbox(depth=sum(s.depth for s in stats), oldest_age_seconds=max(0.0, age))
