@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from creditlink.gateway.bootstrap import DevFederation, create_dev_federation
 from creditlink.gateway.config import GatewayConfig, load_config
-from creditlink.gateway.node import GatewayNode
+from creditlink.gateway.node import ForwardingOptions, GatewayNode
 from creditlink.sdk.errors import CreditlinkError
 
 __all__ = ["register", "start_federation"]
@@ -43,14 +43,25 @@ def register(sub: Any) -> None:
 
 
 def node_config(federation: DevFederation, node_id: str) -> GatewayConfig:
-    """The configuration of one federation node: its endpoint, a store in its directory."""
+    """The configuration of one federation node: its endpoint, a store in its directory.
+
+    A node the federation records an upstream for (the regional gateways: the hub) forwards
+    through it what it cannot deliver directly.
+    """
     member = federation.node(node_id)
     host, _, port = member.endpoint.rpartition(":")
     data_dir = federation.directory / f"{node_id}-data"
+    upstream: dict[str, str | None] = {"upstream_endpoint": None, "upstream_node_id": None}
+    if member.upstream is not None:
+        upstream = {
+            "upstream_endpoint": federation.node(member.upstream).endpoint,
+            "upstream_node_id": member.upstream,
+        }
     return load_config(
         None,
         env={},
         overrides={
+            **upstream,
             "node_id": node_id,
             "data_dir": str(data_dir),
             "credentials_dir": str(member.credentials_dir),
@@ -60,12 +71,18 @@ def node_config(federation: DevFederation, node_id: str) -> GatewayConfig:
     )
 
 
-async def start_federation(federation: DevFederation) -> list[GatewayNode]:
+async def start_federation(
+    federation: DevFederation, *, forwarding: ForwardingOptions | None = None
+) -> list[GatewayNode]:
     """Start every node of ``federation``; stop the started ones if one fails."""
     nodes: list[GatewayNode] = []
     try:
         for member in federation.nodes:
-            node = GatewayNode(node_config(federation, member.node_id), member.credentials)
+            node = GatewayNode(
+                node_config(federation, member.node_id),
+                member.credentials,
+                forwarding=forwarding,
+            )
             await node.start()
             nodes.append(node)
     except BaseException:

@@ -3,12 +3,18 @@
 ::
 
     creditlink status --credentials .creditlink/operator [--target HOST:PORT] [--json]
+                      [--data-dir DIR | --store URL]
 
 Connects with mutual TLS using the credentials directory (a client's or the node's own), calls
 gRPC health checking and ``ExchangeService.GetCheckpoint``, and verifies the checkpoint with the
 node's checkpoint key from the trust bundle in the credentials directory: the origin must be the
 node's log origin and the note must carry its signature. The printed log size is the verified
-checkpoint's. The outbox is reported as ``n/a`` until forwarding exists.
+checkpoint's.
+
+The outbox (messages waiting to be forwarded, docs/outbox.md) is not exposed over gRPC: it is
+read from the node's store, on the node's host, when ``--data-dir`` (the SQLite store
+``DIR/store.sqlite3``) or ``--store URL`` names it, and reported per destination: depth, age of
+the oldest waiting message, failed messages. Without either it is ``n/a``.
 
 The node is the one the trust bundle lists at ``--target`` (default: the first endpoint in the
 credentials' manifest); when no node lists that address, the checkpoint's origin selects it,
@@ -21,6 +27,7 @@ not serving, or a checkpoint that does not verify), 2 for unusable credentials o
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from dataclasses import asdict, dataclass, field
@@ -35,13 +42,21 @@ from grpc_health.v1 import health_pb2
 
 from creditlink.gateway.config import is_loopback
 from creditlink.gateway.node import DEV_PEER_HEADER
+from creditlink.gateway.store import open_store, sqlite_url
 from creditlink.sdk.credentials import Credentials, InvalidCredentials
 from creditlink.sdk.errors import CreditlinkError
 from creditlink.sdk.tlog import NoteVerifier, verify_checkpoint
 from creditlink.sdk.trust import NodeInfo, TrustBundle
 from creditlink.v1 import exchange_service_pb2, exchange_service_pb2_grpc
 
-__all__ = ["CheckpointStatus", "NodeStatus", "node_status", "register"]
+__all__ = [
+    "CheckpointStatus",
+    "NodeStatus",
+    "OutboxQueue",
+    "node_status",
+    "outbox_status",
+    "register",
+]
 
 
 def register(sub: Any) -> None:
@@ -75,6 +90,20 @@ def register(sub: Any) -> None:
         action="store_true",
         help="plaintext, for a node started with --insecure-dev on loopback (development only)",
     )
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the node's data directory: read its outbox from DIR/store.sqlite3",
+    )
+    source.add_argument(
+        "--store",
+        default=None,
+        metavar="URL",
+        help="the node's store URL (sqlite:///... or postgresql://...): read its outbox",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(run=_run)
 
@@ -92,6 +121,16 @@ class CheckpointStatus:
 
 
 @dataclass
+class OutboxQueue:
+    """One destination's queue in the node's outbox."""
+
+    depth: int
+    #: Seconds since the oldest waiting message was queued; ``None`` when none waits.
+    oldest_age_seconds: float | None
+    failed: int
+
+
+@dataclass
 class NodeStatus:
     """What ``creditlink status`` reports."""
 
@@ -99,8 +138,9 @@ class NodeStatus:
     node_id: str | None
     health: str
     checkpoint: CheckpointStatus | None = None
-    #: ``None`` (printed ``n/a``) until the gateway has an outbox to report.
-    outbox: dict[str, Any] | None = None
+    #: Per destination with waiting or failed messages; ``None`` (printed ``n/a``) when the
+    #: store was not given.
+    outbox: dict[str, OutboxQueue] | None = None
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -211,6 +251,25 @@ def node_status(
     return result
 
 
+async def outbox_status(store_url: str, *, now: datetime | None = None) -> dict[str, OutboxQueue]:
+    """The outbox of the store at ``store_url``, per destination (``Store.outbox_stats``)."""
+    now = now or datetime.now(UTC)
+    async with open_store(store_url) as store:
+        stats = await store.outbox_stats()
+    return {
+        destination: OutboxQueue(
+            depth=queue.depth,
+            oldest_age_seconds=(
+                None
+                if queue.oldest_enqueued_at is None
+                else max(0.0, (now - queue.oldest_enqueued_at).total_seconds())
+            ),
+            failed=queue.failed,
+        )
+        for destination, queue in sorted(stats.items())
+    }
+
+
 def _health_check(
     channel: grpc.Channel,
 ) -> grpc.UnaryUnaryMultiCallable[health_pb2.HealthCheckRequest, health_pb2.HealthCheckResponse]:
@@ -243,7 +302,17 @@ def _print_text(status: NodeStatus) -> None:
             f"              root {cp.root_hash}",
             f"              {mark}",
         ]
-    lines.append("outbox      : n/a (forwarding is not built yet)")
+    if status.outbox is None:
+        lines.append("outbox      : n/a (give --data-dir or --store to read it)")
+    elif not status.outbox:
+        lines.append("outbox      : empty")
+    else:
+        for number, (destination, queue) in enumerate(status.outbox.items()):
+            age = "-" if queue.oldest_age_seconds is None else f"{queue.oldest_age_seconds:.1f} s"
+            label = "outbox      :" if number == 0 else "             "
+            lines.append(
+                f"{label} {destination}: depth {queue.depth}, oldest {age}, failed {queue.failed}"
+            )
     lines += [f"problem     : {problem}" for problem in status.problems]
     print("\n".join(lines))
 
@@ -271,6 +340,18 @@ def _run(args: argparse.Namespace) -> int:
             print("creditlink status: --insecure-dev only talks to loopback", file=sys.stderr)
             return 2
     status = node_status(creds, target, timeout=args.timeout, insecure_dev=args.insecure_dev)
+    store_url = args.store
+    if args.data_dir is not None:
+        path = args.data_dir / "store.sqlite3"
+        if not path.is_file():
+            print(f"creditlink status: --data-dir: no store at {path}", file=sys.stderr)
+            return 2
+        store_url = sqlite_url(path)
+    if store_url is not None:
+        try:
+            status.outbox = asyncio.run(outbox_status(store_url))
+        except (CreditlinkError, OSError, ValueError) as exc:
+            status.problems.append(f"outbox: {exc}")
     if args.json:
         out = asdict(status)
         out["log_size"] = status.log_size

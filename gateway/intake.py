@@ -25,6 +25,15 @@ step 5), each failing with its own reason and storing nothing:
    determining permission too.
 
 A batch is all or nothing: one failing item rejects the batch, naming every failing item.
+
+Forwarding (CXP-API-008 to CXP-API-011, docs/outbox.md). When the caller passes the request's
+``request_id``, the submission also names the next hops it must be forwarded to
+(:func:`next_hops`): every other recipient named both in the signed headers and in the seal,
+reached directly when the trust bundle lists an endpoint for it, through the configured
+``upstream`` otherwise. Relays are never opaque: an upstream that carries a message must be one
+of its recipients (it opens, verifies, logs and receipts it like any recipient), and a message
+that needs a relay which is not a recipient is refused (``UNROUTABLE_RECIPIENT``) before
+anything is stored. The exact sealed bytes received are what is forwarded.
 """
 
 from __future__ import annotations
@@ -38,7 +47,7 @@ from typing import Any
 import protovalidate
 from google.protobuf import message as pb_message
 
-from creditlink.gateway.ledger import BatchInfo, LedgerEntry, Submission
+from creditlink.gateway.ledger import BatchInfo, Forward, LedgerEntry, Submission
 from creditlink.sdk import envelope as dsse
 from creditlink.sdk._internal.pae import pae
 from creditlink.sdk._internal.strict import parse_strict
@@ -67,7 +76,7 @@ from creditlink.sdk.tlog import leaf_hash
 from creditlink.sdk.trust import Action, NodeKind, TrustBundle
 from creditlink.v1 import common_pb2, statement_pb2, trust_pb2
 
-__all__ = ["Intake", "ItemFailure", "RejectedBatch", "kind_of"]
+__all__ = ["Intake", "ItemFailure", "RejectedBatch", "kind_of", "next_hops"]
 
 _PREFIX, _SUFFIX = "application/vnd.creditlink.", ".v1+protobuf"
 #: Kinds a node may address to the whole federation with an empty recipient list.
@@ -92,6 +101,57 @@ def kind_of(payload_type: str) -> str:
             f"payload type {payload_type!r} is not a CXP v1 type", reason="UNKNOWN_PAYLOAD_TYPE"
         )
     return payload_type[len(_PREFIX) : -len(_SUFFIX)]
+
+
+def next_hops(
+    *,
+    node_id: str,
+    peer: str,
+    sender: str,
+    addressed: Sequence[str],
+    trust: TrustBundle,
+    upstream: str | None,
+) -> list[str]:
+    """The nodes ``node_id`` forwards a message it accepted to (CXP-API-008 to 010), in order.
+
+    ``addressed`` are the recipients named both in the signed header(s) and in the seal;
+    ``peer`` delivered the message and ``sender`` signed it. Every other recipient is reached
+    directly when the trust bundle lists an endpoint for it, else through ``upstream``, which
+    must itself be a recipient (no opaque relay). A message that arrived through a relay
+    (``peer`` is not the sender) is forwarded only to the recipients the previous hop could not
+    reach directly, i.e. those without an endpoint, so each recipient gets it once. Raises
+    ``FailedPrecondition`` (``UNROUTABLE_RECIPIENT``) when a recipient cannot be reached.
+    """
+    relayed = peer != sender
+    named = set(addressed)
+    hops: list[str] = []
+    for recipient in dict.fromkeys(addressed):
+        if recipient in (node_id, peer, sender):
+            continue
+        try:
+            reachable = bool(trust.node(recipient).endpoints)
+        except KeyError:
+            raise FailedPrecondition(
+                f"recipient {recipient!r} is not a member of the federation",
+                reason="UNROUTABLE_RECIPIENT",
+            ) from None
+        if reachable and relayed:
+            continue  # the previous hop delivered it directly
+        hop = recipient if reachable else upstream
+        if hop is None or hop not in named or hop in (node_id, peer):
+            why = (
+                "no upstream is configured"
+                if upstream is None
+                else f"the upstream {upstream!r} it must go through is not a recipient (seal "
+                "to it and name it in the statement)"
+            )
+            raise FailedPrecondition(
+                f"recipient {recipient!r} lists no endpoint and {why}",
+                reason="UNROUTABLE_RECIPIENT",
+            )
+        if hop not in hops:
+            hops.append(hop)
+    return hops
 
 
 def _body_kind(statement: statement_pb2.Statement) -> str:
@@ -137,8 +197,10 @@ class Intake:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         replay_window: timedelta = timedelta(hours=24),
         max_clock_skew: timedelta = timedelta(minutes=5),
+        upstream: str | None = None,
     ) -> None:
         self._node_id = node_id
+        self._upstream = upstream
         self._trust = trust
         self._sealing_keys = sealing_keys
         self._clock = clock
@@ -147,8 +209,11 @@ class Intake:
 
     # --- entry points -------------------------------------------------------------------------
 
-    def single(self, sealed: bytes, *, peer: str) -> Submission:
-        """A sealed DSSE envelope carrying one statement."""
+    def single(self, sealed: bytes, *, peer: str, request_id: str | None = None) -> Submission:
+        """A sealed DSSE envelope carrying one statement.
+
+        With ``request_id``, the submission names where to forward it (module docstring).
+        """
         now, trust = self._trusted_now()
         opened = self._open(sealed, peer=peer, content_type=ENVELOPE_CONTENT_TYPE)
         signed = dsse.Envelope.from_bytes(opened.plaintext)
@@ -162,6 +227,9 @@ class Intake:
         checked = self._check(payload, kind, opened, trust, now)
         message_id = checked.statement.header.message_id
         digest = hashlib.sha256(payload).digest()
+        forward = self._forwards(
+            sealed, request_id, peer, opened, trust, [checked.statement.header.recipient_node_ids]
+        )
         return Submission(
             message_id=message_id,
             request_digest=hashlib.sha256(opened.plaintext).digest(),
@@ -179,10 +247,14 @@ class Intake:
                     subject_key=checked.subject_key,
                 )
             ],
+            forward=forward,
         )
 
-    def batch(self, sealed: bytes, *, peer: str) -> Submission:
-        """A sealed signed batch; every item must pass, or the batch is refused as a whole."""
+    def batch(self, sealed: bytes, *, peer: str, request_id: str | None = None) -> Submission:
+        """A sealed signed batch; every item must pass, or the batch is refused as a whole.
+
+        With ``request_id``, the submission names where to forward it (module docstring).
+        """
         now, trust = self._trusted_now()
         opened = self._open(sealed, peer=peer, content_type=SIGNED_BATCH_CONTENT_TYPE)
         signed = SignedBatch.from_bytes(opened.plaintext)
@@ -200,12 +272,14 @@ class Intake:
             raise
         entries: list[LedgerEntry] = []
         failures: list[ItemFailure] = []
+        headers: list[Sequence[str]] = []
         for index, item in enumerate(verified.items):
             try:
                 checked = self._check(item.payload, kind_of(item.payload_type), opened, trust, now)
             except CreditlinkError as exc:
                 failures.append(ItemFailure(index, "", exc))
                 continue
+            headers.append(checked.statement.header.recipient_node_ids)
             entries.append(
                 LedgerEntry(
                     message_id=checked.statement.header.message_id,
@@ -223,6 +297,7 @@ class Intake:
                 f"{len(failures)} of {len(verified.items)} items were refused", failures=failures
             )
         payload_type = next(iter(types)) if len(types) == 1 else ""
+        forward = self._forwards(sealed, request_id, peer, opened, trust, headers)
         return Submission(
             message_id=verified.batch_id,
             request_digest=hashlib.sha256(opened.plaintext).digest(),
@@ -231,7 +306,37 @@ class Intake:
             payload_digest=verified.root,
             entries=entries,
             batch=BatchInfo(batch_id=verified.batch_id, head_envelope=signed.head.to_bytes()),
+            forward=forward,
         )
+
+    def _forwards(
+        self,
+        sealed: bytes,
+        request_id: str | None,
+        peer: str,
+        opened: OpenedEnvelope,
+        trust: TrustBundle,
+        headers: Sequence[Sequence[str]],
+    ) -> list[Forward]:
+        """The forwards of an accepted message: the sealed bytes as received, per next hop."""
+        if request_id is None:
+            return []
+        # Recipients every signed header names (a broadcast header names none and restricts
+        # nothing) and the seal names too: only they can open and must read the message.
+        named = [set(h) for h in headers if h]
+        if not named:
+            return []
+        common = set.intersection(*named)
+        addressed = [r for r in opened.recipients if r in common]
+        hops = next_hops(
+            node_id=self._node_id,
+            peer=peer,
+            sender=opened.sender_node_id,
+            addressed=addressed,
+            trust=trust,
+            upstream=self._upstream,
+        )
+        return [Forward(destination=h, request_id=request_id, sealed=sealed) for h in hops]
 
     # --- steps ----------------------------------------------------------------------------------
 
@@ -309,13 +414,16 @@ class Intake:
             )
         recipients = set(header.recipient_node_ids)
         if recipients:
-            if self._node_id not in recipients and not recipients & set(opened.recipients):
+            if self._node_id not in recipients:
                 raise InvalidArgument(
                     "the statement is not addressed to this node", reason="WRONG_RECIPIENT"
                 )
-            if not set(opened.recipients) <= recipients | {self._node_id}:
+            # Both lists must agree: a recipient named only in the seal was not meant by the
+            # signer (surreptitious forwarding), and one named only in the signed header could
+            # never open the message, so accepting it would drop that delivery silently.
+            if set(opened.recipients) != recipients:
                 raise InvalidArgument(
-                    "the seal names recipients the signed statement does not",
+                    "the seal and the signed statement name different recipients",
                     reason="WRONG_RECIPIENT",
                 )
         elif kind not in BROADCAST_KINDS:

@@ -19,7 +19,13 @@ What :meth:`GatewayNode.start` builds, in order:
    timed), the :class:`~creditlink.gateway.errors.ErrorInterceptor` (every error becomes one
    ``google.rpc.Status``, each rejection counted by reason) and the per-node rate limiter;
    gRPC health checking and server reflection, so ``grpcurl`` can list and call;
-5. the metrics HTTP server (``/metrics``, ``/healthz``).
+5. the metrics HTTP server (``/metrics``, ``/healthz``);
+6. the :class:`~creditlink.gateway.outbox.Forwarder`, which delivers what the node accepted for
+   other recipients (queued by the append itself, CXP-API-008) to the next hop: the recipient
+   when the trust bundle lists its endpoint, else ``config.upstream``. It resumes whatever is
+   pending in the store, is woken after each append that queued something and stopped (letting
+   attempts in flight finish) by :meth:`GatewayNode.stop`. A node in ``insecure_dev`` mode
+   forwards nothing: its peers could not tell who is calling.
 
 Transport. TLS always, and every connection must present a client certificate issued by the
 federation's CA (mutual TLS): TLS is negotiated per connection, before gRPC knows which method
@@ -38,9 +44,9 @@ only.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Self
 
 import grpc
@@ -56,6 +62,7 @@ from creditlink.gateway.errors import ErrorInterceptor
 from creditlink.gateway.intake import Intake
 from creditlink.gateway.ledger import Ledger
 from creditlink.gateway.metrics import GatewayMetrics, MetricsInterceptor, MetricsServer
+from creditlink.gateway.outbox import Forwarder, endpoints_from_credentials
 from creditlink.gateway.ratelimit import RateLimiter, RateLimitInterceptor
 from creditlink.gateway.store import Store, open_store
 from creditlink.sdk.credentials import Credentials, Role
@@ -72,6 +79,7 @@ __all__ = [
     "DEV_PEER_HEADER",
     "KEEPALIVE_OPTIONS",
     "SERVICE_NAMES",
+    "ForwardingOptions",
     "GatewayError",
     "GatewayNode",
     "peer_node_id",
@@ -129,12 +137,24 @@ def peer_node_id(
         return None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ForwardingOptions:
+    """How the node's :class:`~creditlink.gateway.outbox.Forwarder` retries (docs/outbox.md)."""
+
+    min_backoff: float = 0.5
+    max_backoff: float = 60.0
+    attempt_timeout: float = 10.0
+    give_up_after: timedelta = timedelta(hours=24)
+    poll_interval: float = 5.0
+
+
 @dataclass(frozen=True, slots=True)
 class _Running:
     server: grpc.aio.Server
     port: int
     metrics: MetricsServer
     health: AsyncHealthServicer
+    forwarder: Forwarder | None
 
 
 class GatewayNode:
@@ -144,7 +164,13 @@ class GatewayNode:
     checkpoint key) for ``config.node_id``.
     """
 
-    def __init__(self, config: GatewayConfig, credentials: Credentials) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        credentials: Credentials,
+        *,
+        forwarding: ForwardingOptions | None = None,
+    ) -> None:
         if credentials.role is not Role.NODE or credentials.checkpoint_key is None:
             raise GatewayError(
                 f"{credentials.directory} holds a client's credentials; a gateway needs a "
@@ -165,6 +191,8 @@ class GatewayNode:
             )
         self._config = config
         self._credentials = credentials
+        self._forwarding = forwarding or ForwardingOptions()
+        self._forwarder: Forwarder | None = None
         self._trust_bundle = credentials.trust_bundle
         self.metrics = GatewayMetrics(node_id=config.node_id)
         self._store: Store | None = None
@@ -224,6 +252,11 @@ class GatewayNode:
         return self._store
 
     @property
+    def forwarder(self) -> Forwarder | None:
+        """The node's forwarder (once started; ``None`` in ``insecure_dev`` mode)."""
+        return self._forwarder
+
+    @property
     def serving(self) -> bool:
         """Whether the node accepts calls (False before start and while draining)."""
         return self._serving
@@ -271,14 +304,21 @@ class GatewayNode:
             await ledger.ensure_checkpoint()
             self.metrics.set_log_size((await store.head()).size)
             intake = Intake(
-                node_id=config.node_id, trust=self.trust, sealing_keys=[creds.sealing_key]
+                node_id=config.node_id,
+                trust=self.trust,
+                sealing_keys=[creds.sealing_key],
+                upstream=config.upstream.node_id if config.upstream is not None else None,
             )
             self._store, self._ledger = store, ledger
+            forwarder = None if config.insecure_dev else self._new_forwarder(store)
+            self._forwarder = forwarder
 
             server = grpc.aio.server(
                 interceptors=self._interceptors(), options=self._server_options()
             )
-            self._add_cxp_services(server, intake=intake, ledger=ledger, store=store)
+            self._add_cxp_services(
+                server, intake=intake, ledger=ledger, store=store, forwarder=forwarder
+            )
             health_servicer = AsyncHealthServicer()
             health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
             reflection.enable_server_reflection(
@@ -299,10 +339,15 @@ class GatewayNode:
                     f"cannot serve metrics on {config.metrics_listen}: {exc.strerror or exc}",
                     reason="GATEWAY_LISTEN_FAILED",
                 ) from exc
+            if forwarder is not None:
+                await forwarder.start()
             for name in ("", *SERVICE_NAMES):
                 await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         except BaseException:
             # Undo whatever got started, so a failed start leaves no port bound, store open.
+            if forwarder is not None:
+                await forwarder.stop(grace=0)
+            self._forwarder = None
             if metrics_server is not None:
                 await metrics_server.stop()
             if server is not None:
@@ -311,7 +356,11 @@ class GatewayNode:
             await store.close()
             raise
         self._running = _Running(
-            server=server, port=port, metrics=metrics_server, health=health_servicer
+            server=server,
+            port=port,
+            metrics=metrics_server,
+            health=health_servicer,
+            forwarder=forwarder,
         )
         self._serving = True
         _log.info(
@@ -341,6 +390,11 @@ class GatewayNode:
             # Refuses new calls at once; cancels what is still running after `grace`.
             await running.server.stop(grace)
         finally:
+            # After the server: calls that drained may have queued forwards; attempts in
+            # flight finish (bounded by their deadline), the rest stays pending in the store.
+            if running.forwarder is not None:
+                await running.forwarder.stop(grace=grace)
+            self._forwarder = None
             await running.metrics.stop()
             store, self._store, self._ledger = self._store, None, None
             if store is not None:
@@ -408,8 +462,36 @@ class GatewayNode:
             )
         return port
 
+    def _new_forwarder(self, store: Store) -> Forwarder:
+        options, upstream = self._forwarding, self._config.upstream
+        overrides = {upstream.node_id: upstream.endpoint} if upstream is not None else None
+        return Forwarder(
+            store=store,
+            destinations=endpoints_from_credentials(
+                self._credentials, trust=self.trust, overrides=overrides
+            ),
+            trust=self.trust,
+            min_backoff=options.min_backoff,
+            max_backoff=options.max_backoff,
+            attempt_timeout=options.attempt_timeout,
+            give_up_after=options.give_up_after,
+            poll_interval=options.poll_interval,
+        )
+
+    def _wake_forwarder(self, destinations: Collection[str]) -> None:
+        forwarder = self._forwarder
+        if forwarder is not None:
+            for destination in destinations:
+                forwarder.wake(destination)
+
     def _add_cxp_services(
-        self, server: grpc.aio.Server, *, intake: Intake, ledger: Ledger, store: Store
+        self,
+        server: grpc.aio.Server,
+        *,
+        intake: Intake,
+        ledger: Ledger,
+        store: Store,
+        forwarder: Forwarder | None,
     ) -> None:
         # Imported here: the servicers depend on this package's other modules, not the reverse.
         from creditlink.gateway.services.exchange import ExchangeServicer, FlowLimits
@@ -427,6 +509,7 @@ class GatewayNode:
             # What SubmitStream grants must be what the node enforces: the configured limit.
             flow=FlowLimits(max_batch_bytes=self._config.max_message_bytes),
             identify=identify,
+            on_forward=self._wake_forwarder if forwarder is not None else None,
         )
         exchange_service_pb2_grpc.add_ExchangeServiceServicer_to_server(exchange, server)
         # The node witnesses other logs with its checkpoint key (the key its own checkpoints

@@ -263,8 +263,14 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
         poll_interval: float = 1.0,
         heartbeat_interval: float = 30.0,
         identify: PeerIdentity = peer_identity,
+        on_forward: Callable[[Collection[str]], None] | None = None,
     ) -> None:
         """Serve over these parts; ``on_append(size)`` hears of every growth of the log.
+
+        With ``on_forward``, accepted messages addressed to other nodes are queued in the
+        outbox with their append (the intake names the next hops, CXP-API-008), and
+        ``on_forward(destinations)`` is called after each commit that queued some (to wake the
+        forwarder). Without it nothing is forwarded.
 
         ``identify`` names the caller of each RPC (mutual TLS by default; see
         :mod:`creditlink.gateway.auth` for the development shortcut).
@@ -286,6 +292,7 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
         self._poll = poll_interval
         self._heartbeat = heartbeat_interval
         self._identify = identify
+        self._on_forward = on_forward
         # Live subscribers wait on the current event; a growth sets it and puts a fresh one in
         # place. Swapping (rather than clearing) means a waiter that took the event before
         # reading the store cannot miss a growth that happens in between.
@@ -336,7 +343,28 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
         )
         return head, checkpoint
 
-    def _prepare(self, sealed: envelope_pb2.SealedEnvelope, peer: NodeInfo) -> Submission:
+    def _request_id(self, request_id: str) -> str | None:
+        # The intake plans forwards only when given the request id they are sent with.
+        return request_id if self._on_forward is not None else None
+
+    def _forwarded(
+        self, submissions: Sequence[Submission], acks: Sequence[Acknowledgement]
+    ) -> None:
+        """Wake the forwarder for what the commit just queued (first acceptances only)."""
+        if self._on_forward is None:
+            return
+        destinations = {
+            f.destination
+            for submission, ack in zip(submissions, acks, strict=True)
+            if ack.error is None and not ack.duplicate
+            for f in submission.forward
+        }
+        if destinations:
+            self._on_forward(destinations)
+
+    def _prepare(
+        self, sealed: envelope_pb2.SealedEnvelope, peer: NodeInfo, request_id: str
+    ) -> Submission:
         """Run the intake on a sealed submission (a single statement or a batch)."""
         # grpc has already decoded the request, so the exact wire bytes of ``sealed`` are gone
         # and the intake gets a re-serialization. That is sound here and nowhere else: every
@@ -353,9 +381,10 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
             content_type = envelope_pb2.SealHeader.FromString(sealed.header).content_type
         except DecodeError:
             content_type = ""
+        forward_id = self._request_id(request_id)
         if content_type == SIGNED_BATCH_CONTENT_TYPE:
-            return self._intake.batch(data, peer=peer.node_id)
-        return self._intake.single(data, peer=peer.node_id)
+            return self._intake.batch(data, peer=peer.node_id, request_id=forward_id)
+        return self._intake.single(data, peer=peer.node_id, request_id=forward_id)
 
     # --- Submit ------------------------------------------------------------------------------
 
@@ -367,7 +396,7 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
         check_request_id(request.request_id)
         require_field(request.HasField("sealed"), "sealed")
         try:
-            submission = self._prepare(request.sealed, peer)
+            submission = self._prepare(request.sealed, peer, request.request_id)
         except RejectedBatch as exc:
             # Unary: one status for the whole batch, a BadRequest naming each item at fault.
             raise InvalidArgument(
@@ -377,6 +406,7 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
         if ack.error is not None:
             raise ack.error
         self.notify_appended(_log_size([ack]))
+        self._forwarded([submission], [ack])
         return exchange_service_pb2.SubmitResponse(receipt=_envelope(ack.receipt))
 
     # --- SubmitStream ------------------------------------------------------------------------
@@ -497,7 +527,9 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
                 self._check_batch_request(request)
                 # Re-serialized for the intake: sound for the reasons given in _prepare.
                 submission = self._intake.batch(
-                    request.sealed_batch.SerializeToString(), peer=peer.node_id
+                    request.sealed_batch.SerializeToString(),
+                    peer=peer.node_id,
+                    request_id=self._request_id(request.request_id),
                 )
                 if len(submission.entries) > self._flow.max_batch_items:
                     raise LimitExceeded(
@@ -520,6 +552,7 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
                     outcomes[position] = exc
                 continue
             size = max(size, _log_size(acks))
+            self._forwarded([s for _, s in members], acks)
             for (position, _), ack in zip(members, acks, strict=True):
                 outcomes[position] = ack.error if ack.error is not None else ack.receipt
         if size:

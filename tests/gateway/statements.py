@@ -84,16 +84,20 @@ def _recipient(creds: Credentials, node_id: str) -> Recipient:
 
 
 def sealed_single(
-    creds: Credentials, to: str, body: statement_pb2.Statement, *, payload: bytes | None = None
+    creds: Credentials,
+    to: str | Sequence[str],
+    body: statement_pb2.Statement,
+    *,
+    payload: bytes | None = None,
 ) -> bytes:
-    """Sign ``body`` as ``creds`` and seal it to node ``to``."""
+    """Sign ``body`` as ``creds`` and seal it to node ``to`` (or to each of several nodes)."""
     data = payload if payload is not None else body.SerializeToString()
     signed = envelope.sign(data, RECORD_TYPE, [creds.signing_key])
     return seal(
         signed.to_bytes(),
         content_type=ENVELOPE_CONTENT_TYPE,
         sender_node_id=creds.node_id,
-        recipients=[_recipient(creds, to)],
+        recipients=[_recipient(creds, n) for n in ([to] if isinstance(to, str) else to)],
     ).to_bytes()
 
 

@@ -69,6 +69,7 @@ def test_a_valid_batch_becomes_one_submission(federation: DevFederation, hub: In
         ("region of another province", "PERMISSION_DENIED_SCOPE"),
         ("invalid USCC check character", "INVALID_USCC"),
         ("not addressed to the hub", "WRONG_RECIPIENT"),
+        ("a named recipient is not sealed to", "WRONG_RECIPIENT"),
         ("created two days ago", "STALE_MESSAGE"),
         ("sender field lies", "SENDER_MISMATCH"),
         ("constraint violated", "CONSTRAINT_VIOLATION"),
@@ -88,6 +89,8 @@ def test_each_bad_statement_has_its_reason(
         record.subject.uscc = "91330100MA27XL0A6R"
     elif name == "not addressed to the hub":
         recipients = ["gd-440000"]
+    elif name == "a named recipient is not sealed to":
+        recipients = ["cn-hub", "gd-440000"]  # sealed to cn-hub only: gd could never open it
     elif name == "created two days ago":
         created = datetime.now(UTC) - timedelta(days=2)
     elif name == "sender field lies":
