@@ -30,9 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import grpc  # noqa: E402
-
-from _common import (  # noqa: E402
+import grpc
+from _common import (
     ECHO_STREAM,
     ECHO_UNARY,
     Server,
@@ -55,9 +54,8 @@ def channel(endpoint: str, creds: grpc.ChannelCredentials) -> grpc.aio.Channel:
 
 def sample_payloads(dev: object, batch: int) -> tuple[bytes, bytes]:
     """(one SubmitRequest with a sealed single record, one SubmitStreamRequest of ``batch``)."""
-    from tests.gateway.statements import penalty_record, sealed_batch, sealed_single, statement
-
     from creditlink.v1 import envelope_pb2, exchange_service_pb2
+    from tests.gateway.statements import penalty_record, sealed_batch, sealed_single, statement
 
     op, node_id = dev.operator, dev.node_id  # type: ignore[attr-defined]
     single = sealed_single(op, node_id, statement(op.node_id, [node_id], penalty_record()))
@@ -129,8 +127,14 @@ def main() -> None:
             rows = []
             for n in levels:
                 r = asyncio.run(echo_unary(server.endpoint, creds, unary_payload, args.calls, n))
-                rows.append([f"unary echo, {n} callers", f"{r.rate:,.0f}", f"{r.p50_ms:.2f}",
-                             f"{r.p99_ms:.2f}"])
+                rows.append(
+                    [
+                        f"unary echo, {n} callers",
+                        f"{r.rate:,.0f}",
+                        f"{r.p50_ms:.2f}",
+                        f"{r.p99_ms:.2f}",
+                    ]
+                )
             print(table(["transport ceiling", "calls/s", "p50 ms", "p99 ms"], rows))
             messages = max(1, args.records // args.batch)
             seconds = asyncio.run(echo_stream(server.endpoint, creds, stream_payload, messages))

@@ -48,11 +48,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import grpc  # noqa: E402
-
-from _common import ROOT, Server, closed_loop, dev_node, machine, table  # noqa: E402
-from bench_grpc import echo_stream, echo_unary, sample_payloads  # noqa: E402
-from bench_inserts import (  # noqa: E402
+import grpc
+from _common import ROOT, Server, closed_loop, dev_node, machine, table
+from bench_grpc import echo_stream, echo_unary, sample_payloads
+from bench_inserts import (
     _EPOCH,
     as_tuple,
     chunks,
@@ -63,8 +62,8 @@ from bench_inserts import (  # noqa: E402
     sqlite_raw,
 )
 
-from creditlink.v1 import envelope_pb2, exchange_service_pb2  # noqa: E402
-from creditlink.v1.exchange_service_pb2_grpc import ExchangeServiceStub  # noqa: E402
+from creditlink.v1 import envelope_pb2, exchange_service_pb2
+from creditlink.v1.exchange_service_pb2_grpc import ExchangeServiceStub
 
 pb = exchange_service_pb2
 
@@ -148,8 +147,9 @@ def build_singles(dev: Any, n: int, pool: Sequence[str]) -> list[Any]:
 # --------------------------------------------------------------------------------------------
 
 
-async def submit_unary(endpoint: str, creds: grpc.ChannelCredentials, requests: list[Any],
-                       concurrency: int) -> Any:
+async def submit_unary(
+    endpoint: str, creds: grpc.ChannelCredentials, requests: list[Any], concurrency: int
+) -> Any:
     async with grpc.aio.secure_channel(endpoint, creds) as ch:
         stub = ExchangeServiceStub(ch)
         await stub.GetCheckpoint(pb.GetCheckpointRequest())  # handshake outside the timing
@@ -166,8 +166,9 @@ async def submit_unary(endpoint: str, creds: grpc.ChannelCredentials, requests: 
         return result
 
 
-async def submit_stream(endpoint: str, creds: grpc.ChannelCredentials,
-                        requests: list[Any]) -> float:
+async def submit_stream(
+    endpoint: str, creds: grpc.ChannelCredentials, requests: list[Any]
+) -> float:
     """Seconds from the first write to the last receipt; every batch must be receipted."""
     opts = [("grpc.max_send_message_length", 64 * 1024 * 1024)]
     async with grpc.aio.secure_channel(endpoint, creds, options=opts) as ch:
@@ -341,11 +342,15 @@ def main() -> None:
         client_rows = []
         for b, x in built.items():
             client_rows.append(
-                [f"batches of {b:,}", f"{args.records / x.build_seconds:,.0f}",
-                 f"{args.records / x.seal_seconds:,.0f}"]
+                [
+                    f"batches of {b:,}",
+                    f"{args.records / x.build_seconds:,.0f}",
+                    f"{args.records / x.seal_seconds:,.0f}",
+                ]
             )
-        client_rows.append(["single statement (sign + seal each)", "",
-                            f"{1 / single_seconds:,.0f}"])
+        client_rows.append(
+            ["single statement (sign + seal each)", "", f"{1 / single_seconds:,.0f}"]
+        )
         del singles_template
         print("\nClient side (not in the server timings), records/s:\n")
         print(table(["client", "build statements", "serialize + sign + seal"], client_rows))
@@ -366,52 +371,98 @@ def main() -> None:
                 echo = Server(["echo", "--dev", str(tmp)])
                 try:
                     ceiling = asyncio.run(
-                        echo_unary(echo.endpoint, creds, unary_payload, args.unary,
-                                   args.concurrency)
+                        echo_unary(
+                            echo.endpoint, creds, unary_payload, args.unary, args.concurrency
+                        )
                     )
                     stream_seconds = asyncio.run(
-                        echo_stream(echo.endpoint, creds,
-                                    built[batches[0]].requests[0].SerializeToString(),
-                                    len(built[batches[0]].requests))
+                        echo_stream(
+                            echo.endpoint,
+                            creds,
+                            built[batches[0]].requests[0].SerializeToString(),
+                            len(built[batches[0]].requests),
+                        )
                     )
                 finally:
                     echo.stop()
                 singles = build_singles(dev, args.unary, pool)
-                node = gateway(tmp, backend.fresh_url(), tmp / f"data-{name}-u", args.profile,
-                               f"{name}-unary")
+                node = gateway(
+                    tmp, backend.fresh_url(), tmp / f"data-{name}-u", args.profile, f"{name}-unary"
+                )
                 try:
                     r = asyncio.run(submit_unary(node.endpoint, creds, singles, args.concurrency))
                 finally:
                     node.stop()
                 c = args.concurrency
-                results.append([name, f"raw unary echo, {c} callers (ceiling)",
-                                f"{ceiling.rate:,.0f}", "1.00",
-                                f"{ceiling.p50_ms:.1f} / {ceiling.p99_ms:.1f}"])
-                results.append([name, f"unary `Submit`, {c} callers", f"{r.rate:,.0f}",
-                                f"**{r.rate / ceiling.rate:.2f}**",
-                                f"{r.p50_ms:.1f} / {r.p99_ms:.1f}"])
+                results.append(
+                    [
+                        name,
+                        f"raw unary echo, {c} callers (ceiling)",
+                        f"{ceiling.rate:,.0f}",
+                        "1.00",
+                        f"{ceiling.p50_ms:.1f} / {ceiling.p99_ms:.1f}",
+                    ]
+                )
+                results.append(
+                    [
+                        name,
+                        f"unary `Submit`, {c} callers",
+                        f"{r.rate:,.0f}",
+                        f"**{r.rate / ceiling.rate:.2f}**",
+                        f"{r.p50_ms:.1f} / {r.p99_ms:.1f}",
+                    ]
+                )
                 echo_items = args.records / stream_seconds
-                results.append([name, f"raw streamed echo, batches of {batches[0]:,} (transport)",
-                                f"{echo_items:,.0f}", "", ""])
+                results.append(
+                    [
+                        name,
+                        f"raw streamed echo, batches of {batches[0]:,} (transport)",
+                        f"{echo_items:,.0f}",
+                        "",
+                        "",
+                    ]
+                )
 
                 # (b) streamed, per batch size: gateway, then the raw insert ceiling.
                 for b in batches:
-                    node = gateway(tmp, backend.fresh_url(), tmp / f"data-{name}-{b}",
-                                   args.profile, f"{name}-stream-{b}")
+                    node = gateway(
+                        tmp,
+                        backend.fresh_url(),
+                        tmp / f"data-{name}-{b}",
+                        args.profile,
+                        f"{name}-stream-{b}",
+                    )
                     try:
-                        seconds = asyncio.run(submit_stream(node.endpoint, creds,
-                                                            built[b].requests))
+                        seconds = asyncio.run(
+                            submit_stream(node.endpoint, creds, built[b].requests)
+                        )
                     finally:
                         node.stop()
                     raw = backend.raw_ceiling(args.records, b, payload)
                     rate = args.records / seconds
                     ceiling_path = "sqlite3 executemany" if name == "sqlite" else "COPY BINARY"
-                    results.append([name, f"raw {ceiling_path}, batches of {b:,} (ceiling)",
-                                    f"{raw:,.0f}", "1.00", ""])
-                    results.append([name, f"`SubmitStream` end to end, batches of {b:,}",
-                                    f"{rate:,.0f}", f"**{rate / raw:.2f}**", ""])
-                    print(f"  {name} batch {b}: {rate:,.0f} records/s vs raw {raw:,.0f}",
-                          file=sys.stderr)
+                    results.append(
+                        [
+                            name,
+                            f"raw {ceiling_path}, batches of {b:,} (ceiling)",
+                            f"{raw:,.0f}",
+                            "1.00",
+                            "",
+                        ]
+                    )
+                    results.append(
+                        [
+                            name,
+                            f"`SubmitStream` end to end, batches of {b:,}",
+                            f"{rate:,.0f}",
+                            f"**{rate / raw:.2f}**",
+                            "",
+                        ]
+                    )
+                    print(
+                        f"  {name} batch {b}: {rate:,.0f} records/s vs raw {raw:,.0f}",
+                        file=sys.stderr,
+                    )
 
                 # (c) growth: pre-filled logs, then the same streamed ingest.
                 b = batches[0]
@@ -422,30 +473,56 @@ def main() -> None:
                     url = backend.fresh_url()
                     fill = asyncio.run(prefill(dev, url, size))
                     # Fresh request ids and batch ids are not needed: a fresh store.
-                    node = gateway(tmp, url, tmp / f"data-{name}-g{size}", args.profile,
-                                   f"{name}-grow-{size}")
+                    node = gateway(
+                        tmp, url, tmp / f"data-{name}-g{size}", args.profile, f"{name}-grow-{size}"
+                    )
                     try:
-                        seconds = asyncio.run(submit_stream(node.endpoint, creds,
-                                                            grow_requests))
+                        seconds = asyncio.run(submit_stream(node.endpoint, creds, grow_requests))
                     finally:
                         node.stop()
                     rates[size] = n_grow / seconds
-                    growth.append([name, f"{size:,}", f"{size / fill:,.0f}",
-                                   f"{rates[size]:,.0f}",
-                                   f"{rates[size] / rates[args.small]:.2f}"])
-                    print(f"  {name} grown to {size}: {rates[size]:,.0f} records/s",
-                          file=sys.stderr)
+                    growth.append(
+                        [
+                            name,
+                            f"{size:,}",
+                            f"{size / fill:,.0f}",
+                            f"{rates[size]:,.0f}",
+                            f"{rates[size] / rates[args.small]:.2f}",
+                        ]
+                    )
+                    print(
+                        f"  {name} grown to {size}: {rates[size]:,.0f} records/s", file=sys.stderr
+                    )
             finally:
                 backend.cleanup()
 
-        print(f"\n{args.records:,} records streamed per line, statement payload ≈ {payload} B; "
-              f"unary: {args.unary:,} calls\n")
-        print(table(["backend", "path", "records/s", "vs ceiling", "p50 / p99 ms"], results,
-                    right_from=2))
-        print(f"\nLog growth: {args.grow_records:,} records streamed in batches of "
-              f"{batches[0]:,} into a log pre-filled through the ledger\n")
-        print(table(["backend", "entries before", "pre-fill entries/s", "ingest records/s",
-                     "vs smallest"], growth))
+        print(
+            f"\n{args.records:,} records streamed per line, statement payload ≈ {payload} B; "
+            f"unary: {args.unary:,} calls\n"
+        )
+        print(
+            table(
+                ["backend", "path", "records/s", "vs ceiling", "p50 / p99 ms"],
+                results,
+                right_from=2,
+            )
+        )
+        print(
+            f"\nLog growth: {args.grow_records:,} records streamed in batches of "
+            f"{batches[0]:,} into a log pre-filled through the ledger\n"
+        )
+        print(
+            table(
+                [
+                    "backend",
+                    "entries before",
+                    "pre-fill entries/s",
+                    "ingest records/s",
+                    "vs smallest",
+                ],
+                growth,
+            )
+        )
     _ = (ROOT, Sequence, datetime, UTC)
 
 
