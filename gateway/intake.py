@@ -38,6 +38,7 @@ anything is stored. The exact sealed bytes received are what is forwarded.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -547,15 +548,25 @@ def _violation_path(violation: Any) -> str:
     return str(violation.rule_id)
 
 
-def _uscc(code: str, path: str) -> str:
+@functools.lru_cache(maxsize=65536)
+def _checked_uscc(code: str) -> tuple[str, str | None]:
+    # Authority and source-unit codes repeat on nearly every record of a batch: validate each
+    # distinct code once (hot path). Returns (compact code, None) or (code, what is wrong).
     try:
-        return validate_uscc(code)
+        return validate_uscc(code), None
     except InvalidIdentifier as exc:
+        return code, exc.message
+
+
+def _uscc(code: str, path: str) -> str:
+    compact, problem = _checked_uscc(code)
+    if problem is not None:
         raise InvalidArgument(
-            f"{path}: {exc.message}",
+            f"{path}: {problem}",
             reason="INVALID_USCC",
-            field_violations=(FieldViolation(path, exc.message),),
-        ) from None
+            field_violations=(FieldViolation(path, problem),),
+        )
+    return compact
 
 
 def _authorities(body: pb_message.Message) -> Iterator[tuple[str, common_pb2.AuthorityRef]]:
