@@ -15,21 +15,37 @@ transparency-log proofs and checkpoints. Low-level helpers (PAE, strict parsing)
 ... )
 b'payload'
 
+Talking to a gateway: :class:`Client` (blocking) and :class:`AsyncClient` (asyncio), from
+:mod:`creditlink.sdk.client` (guide: ``docs/sdk.md``).
+
 The SDK never imports the gateway.
 """
 
-from creditlink.sdk import batch, envelope, ids, keys, seal, tlog, trust
+from creditlink.sdk import batch, client, envelope, ids, keys, seal, tlog, trust
 from creditlink.sdk.batch import BatchedEnvelope, SignedBatch
+from creditlink.sdk.client import AsyncClient, Client
 from creditlink.sdk.envelope import Envelope, payload_type_for
 from creditlink.sdk.errors import (
+    AlreadyExists,
     CreditlinkError,
+    DeadlineExceeded,
+    FailedPrecondition,
+    InvalidArgument,
     InvalidBatch,
     InvalidCheckpoint,
     InvalidEnvelope,
     InvalidKey,
     InvalidProof,
     InvalidTrustBundle,
+    LimitExceeded,
+    NotFound,
+    PermissionDenied,
+    Pushback,
+    ReplayRejected,
     SealError,
+    SignatureInvalid,
+    Unauthenticated,
+    Unavailable,
     VerificationError,
 )
 from creditlink.sdk.keys import (
@@ -47,9 +63,15 @@ from creditlink.sdk.trust import TrustBundle, TrustBundleBuilder
 
 __all__ = [
     "Algorithm",
+    "AlreadyExists",
+    "AsyncClient",
     "BatchedEnvelope",
+    "Client",
     "CreditlinkError",
+    "DeadlineExceeded",
     "Envelope",
+    "FailedPrecondition",
+    "InvalidArgument",
     "InvalidBatch",
     "InvalidCheckpoint",
     "InvalidEnvelope",
@@ -58,20 +80,29 @@ __all__ = [
     "InvalidTrustBundle",
     "KeyRecord",
     "KeySet",
+    "LimitExceeded",
+    "NotFound",
     "OpenedEnvelope",
+    "PermissionDenied",
     "PrivateKey",
     "PublicKey",
     "Purpose",
+    "Pushback",
     "Recipient",
+    "ReplayRejected",
     "SealError",
     "SealedEnvelope",
     "SealingPrivateKey",
     "SealingPublicKey",
+    "SignatureInvalid",
     "SignedBatch",
     "TrustBundle",
     "TrustBundleBuilder",
+    "Unauthenticated",
+    "Unavailable",
     "VerificationError",
     "batch",
+    "client",
     "envelope",
     "ids",
     "keys",

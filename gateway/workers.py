@@ -1,0 +1,305 @@
+"""Intake off the event loop: the CPU-bound checks of each submission in worker processes.
+
+Opening a seal, verifying signatures and checking every statement of a batch against the
+contract (protovalidate), identifiers and permissions costs tens of microseconds per record,
+all of it Python holding the GIL (docs/performance.md, Gateway). On the event-loop thread that
+work bounds a node to one core and stalls every other call while a batch is checked. So a node
+runs its :class:`~creditlink.gateway.intake.Intake` in a pool of worker processes: the loop
+only moves bytes, appends and answers, and batches from several streams (or the several
+batches of one stream's window) are checked in parallel, one per core.
+
+Two runners with one interface (:class:`IntakeRunner`):
+
+- :class:`IntakeWorkers` — a process pool. Each worker builds its own ``Intake`` once, loading
+  the node's sealing key from the credentials directory (the key never crosses a pipe). Every
+  task carries the node's current trust bundle (a verified bundle pickles as its envelope and
+  is parsed once per worker, ``TrustBundle.__reduce__``) and the node's clock reading, so a
+  worker judges exactly as the event loop would, even right after a trust-bundle update.
+  Errors come back whole (``CreditlinkError.__reduce__``): the same reason, message and field
+  violations as in-process. Workers fork from a ``forkserver`` that has already imported the
+  intake, so a pool starts in milliseconds, and never from the gRPC process itself (forking a
+  process with gRPC's threads running is unsafe).
+- :class:`InlineIntake` — the same calls on the event-loop thread (``intake_workers = 0``), for
+  tiny deployments and debugging.
+
+A worker that dies (killed, out of memory) breaks the pool: the call in flight fails with
+``UNAVAILABLE`` (``INTAKE_UNAVAILABLE``, nothing was stored, the client retries) and the next
+call gets a fresh pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Final, Literal, Protocol
+
+from creditlink.gateway.intake import Intake
+from creditlink.gateway.ledger import Submission
+from creditlink.sdk.errors import CreditlinkError, Unavailable
+from creditlink.sdk.keys import SealingPrivateKey, load_private_key
+from creditlink.sdk.trust import TrustBundle
+
+__all__ = [
+    "MAX_AUTO_WORKERS",
+    "InlineIntake",
+    "IntakeRunner",
+    "IntakeStartError",
+    "IntakeWorkers",
+    "WorkerSettings",
+    "auto_worker_count",
+]
+
+#: ``intake_workers = "auto"`` uses one worker per CPU, up to this many.
+MAX_AUTO_WORKERS: Final = 8
+
+_Path = Literal["single", "batch"]
+
+
+def auto_worker_count() -> int:
+    """One worker per CPU this process may run on, between 1 and :data:`MAX_AUTO_WORKERS`."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, MAX_AUTO_WORKERS))
+
+
+class IntakeStartError(CreditlinkError):
+    """The intake workers cannot work (e.g. the sealing key cannot be loaded)."""
+
+    default_reason = "INTAKE_START_FAILED"
+
+
+class IntakeRunner(Protocol):
+    """Runs the intake of sealed submissions (see the module docstring)."""
+
+    async def single(self, sealed: bytes, *, peer: str, request_id: str | None) -> Submission:
+        """:meth:`Intake.single`, wherever it runs."""
+        ...
+
+    async def batch(self, sealed: bytes, *, peer: str, request_id: str | None) -> Submission:
+        """:meth:`Intake.batch`, wherever it runs."""
+        ...
+
+    async def start(self) -> None:
+        """Be ready to take calls."""
+        ...
+
+    async def close(self) -> None:
+        """Finish the calls in flight and release what the runner holds."""
+        ...
+
+
+class InlineIntake:
+    """The intake on the event-loop thread (no worker processes)."""
+
+    def __init__(self, intake: Intake) -> None:
+        """Run ``intake`` in place."""
+        self._intake = intake
+
+    async def single(self, sealed: bytes, *, peer: str, request_id: str | None) -> Submission:
+        """:meth:`Intake.single` in place."""
+        return self._intake.single(sealed, peer=peer, request_id=request_id)
+
+    async def batch(self, sealed: bytes, *, peer: str, request_id: str | None) -> Submission:
+        """:meth:`Intake.batch` in place."""
+        return self._intake.batch(sealed, peer=peer, request_id=request_id)
+
+    async def start(self) -> None:
+        """Nothing to start."""
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerSettings:
+    """What each worker needs to build its :class:`Intake` (all of it picklable, no secrets)."""
+
+    node_id: str
+    #: The node's sealing key file (PKCS#8, 0600), read by each worker itself.
+    sealing_key_path: Path
+    upstream: str | None = None
+    replay_window: timedelta = timedelta(hours=24)
+    max_clock_skew: timedelta = timedelta(minutes=5)
+
+
+class IntakeWorkers:
+    """The intake in a pool of ``processes`` worker processes (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        *,
+        processes: int,
+        trust: Callable[[], TrustBundle],
+        clock: Callable[[], datetime],
+    ) -> None:
+        """Prepare a pool; :meth:`start` starts it."""
+        if processes < 1:
+            raise ValueError("an intake pool needs at least one process")
+        self._settings = settings
+        self._processes = processes
+        self._trust = trust
+        self._clock = clock
+        self._pool: ProcessPoolExecutor | None = None
+
+    @property
+    def processes(self) -> int:
+        """How many worker processes the pool runs."""
+        return self._processes
+
+    async def start(self) -> None:
+        """Start the workers and wait until each has built its intake.
+
+        Raises :class:`IntakeStartError` (naming the cause) if the workers cannot load the
+        sealing key: before serving, rather than on the first submission.
+        """
+        if self._pool is None:
+            self._pool = self._new_pool()
+        loop = asyncio.get_running_loop()
+        pool = self._pool
+        # One ping per worker: the pool starts processes on demand, and the first task
+        # of each runs the initializer, where a bad key file would surface.
+        await asyncio.gather(*(loop.run_in_executor(pool, _ping) for _ in range(self._processes)))
+
+    async def close(self) -> None:
+        """Let the tasks in flight finish, then stop the workers."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await asyncio.get_running_loop().run_in_executor(None, pool.shutdown, True)
+
+    async def single(self, sealed: bytes, *, peer: str, request_id: str | None) -> Submission:
+        """:meth:`Intake.single` in a worker."""
+        return await self._run("single", sealed, peer, request_id)
+
+    async def batch(self, sealed: bytes, *, peer: str, request_id: str | None) -> Submission:
+        """:meth:`Intake.batch` in a worker."""
+        return await self._run("batch", sealed, peer, request_id)
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self._processes,
+            mp_context=_context(),
+            initializer=_initialize,
+            initargs=(self._settings,),
+        )
+
+    async def _run(
+        self, path: _Path, sealed: bytes, peer: str, request_id: str | None
+    ) -> Submission:
+        if self._pool is None:
+            self._pool = self._new_pool()
+        pool = self._pool
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(
+                pool, _check, path, self._trust(), self._clock(), sealed, peer, request_id
+            )
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): nothing of this call was stored. The next
+            # call starts a fresh pool; this one is refused as retryable.
+            if self._pool is pool:
+                self._pool = None
+                pool.shutdown(wait=False, cancel_futures=True)
+            raise Unavailable(
+                "an intake worker process stopped; retry", reason="INTAKE_UNAVAILABLE"
+            ) from None
+
+
+_CONTEXT: multiprocessing.context.ForkServerContext | None = None
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    global _CONTEXT
+    if not hasattr(os, "fork"):  # pragma: no cover - not on Linux
+        return multiprocessing.get_context("spawn")
+    if _CONTEXT is None:
+        context = multiprocessing.get_context("forkserver")
+        # Imported once by the fork server; every worker forks with it already loaded.
+        context.set_forkserver_preload([__name__])
+        _CONTEXT = context
+    return _CONTEXT
+
+
+# --- in the worker process ------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Task:
+    trust: TrustBundle | None = None
+    now: datetime | None = None
+
+
+_TASK = _Task()
+_INTAKE: Intake | None = None
+_INIT_ERROR: str | None = None
+
+
+def _intake() -> Intake:
+    if _INTAKE is None:
+        raise IntakeStartError(_INIT_ERROR or "the intake worker was not initialized")
+    return _INTAKE
+
+
+def _task_trust() -> TrustBundle:
+    assert _TASK.trust is not None
+    return _TASK.trust
+
+
+def _task_now() -> datetime:
+    assert _TASK.now is not None
+    return _TASK.now
+
+
+def _initialize(settings: WorkerSettings) -> None:
+    # A failure here is kept and reported by every task (an initializer that raises only
+    # breaks the pool, and the parent would never learn why).
+    global _INTAKE, _INIT_ERROR
+    try:
+        key = load_private_key(settings.sealing_key_path)
+    except (OSError, CreditlinkError, ValueError) as exc:
+        _INIT_ERROR = f"cannot load the sealing key {settings.sealing_key_path}: {exc}"
+        return
+    if not isinstance(key, SealingPrivateKey):
+        _INIT_ERROR = f"{settings.sealing_key_path} does not hold a sealing key"
+        return
+    _INTAKE = Intake(
+        node_id=settings.node_id,
+        trust=_task_trust,
+        sealing_keys=[key],
+        clock=_task_now,
+        replay_window=settings.replay_window,
+        max_clock_skew=settings.max_clock_skew,
+        upstream=settings.upstream,
+    )
+
+
+def _ping() -> int:
+    _intake()
+    return os.getpid()
+
+
+def _check(
+    path: _Path,
+    trust: TrustBundle,
+    now: datetime,
+    sealed: bytes,
+    peer: str,
+    request_id: str | None,
+) -> Submission:
+    intake = _intake()
+    _TASK.trust, _TASK.now = trust, now
+    try:
+        if path == "single":
+            return intake.single(sealed, peer=peer, request_id=request_id)
+        return intake.batch(sealed, peer=peer, request_id=request_id)
+    finally:
+        _TASK.trust = _TASK.now = None

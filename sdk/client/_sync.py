@@ -1,0 +1,782 @@
+"""The blocking client: grpc channels and stubs over the client core (``_core.ClientCore``).
+
+Everything protocol-related happens in the core; this module only sends what the core built,
+applies deadlines and retries (tenacity), and hands back what came in.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Final, Literal, Self, TypeVar
+
+import grpc
+import tenacity
+from google.protobuf.message import Message
+
+from creditlink.sdk.client._core import (
+    DEFAULT,
+    Backoff,
+    ClientCore,
+    OptionalRetry,
+    OptionalTimeout,
+    Retry,
+    SubscriptionState,
+    Upload,
+    channel_options,
+    default_target,
+    resolve,
+)
+from creditlink.sdk.client._cursor import CursorStore
+from creditlink.sdk.client._types import (
+    ConsistencyProof,
+    Entry,
+    InclusionProof,
+    Receipt,
+    SubmitProgress,
+)
+from creditlink.sdk.credentials import Credentials, update_trust_bundle
+from creditlink.sdk.envelope import Envelope
+from creditlink.sdk.errors import (
+    CreditlinkError,
+    DeadlineExceeded,
+    NotFound,
+    Unavailable,
+    from_grpc_error,
+)
+from creditlink.sdk.tlog import Checkpoint
+from creditlink.sdk.trust import TrustBundle
+from creditlink.v1 import (
+    exchange_service_pb2,
+    exchange_service_pb2_grpc,
+    federation_service_pb2,
+    federation_service_pb2_grpc,
+)
+
+__all__ = ["Client", "Subscription"]
+
+T = TypeVar("T")
+_pb = exchange_service_pb2
+
+#: How often a subscription writes its cursor to the store while entries stream in (it also
+#: writes on progress messages, :meth:`Subscription.ack` and :meth:`Subscription.close`).
+_SAVE_INTERVAL: Final = 1.0
+
+
+class _Watchdog:
+    """Cancels a call that waits longer than ``timeout`` seconds for its next message.
+
+    Armed only while the caller is blocked reading, so a consumer that is slow to process
+    what it got never counts against the gateway. A thread, because a blocking grpc read
+    takes no timeout of its own.
+    """
+
+    def __init__(self, timeout: float, cancel: Callable[[], Any]) -> None:
+        self._timeout = timeout
+        self._cancel = cancel
+        self._since: float | None = None
+        self._stop = threading.Event()
+        self.fired = False
+        self._thread = threading.Thread(target=self._run, name="creditlink-watchdog", daemon=True)
+        self._thread.start()
+
+    def arm(self) -> None:
+        self._since = time.monotonic()
+
+    def disarm(self) -> None:
+        self._since = None
+
+    def _run(self) -> None:
+        tick = min(1.0, self._timeout / 4)
+        while not self._stop.wait(tick):
+            since = self._since
+            if since is not None and time.monotonic() - since > self._timeout:
+                self.fired = True
+                self._cancel()
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def _requests(outbox: queue.Queue[_pb.SubmitStreamRequest | None]) -> Iterator[Any]:
+    # Runs on grpc's sending thread; None closes the request side.
+    while True:
+        request = outbox.get()
+        if request is None:
+            return
+        yield request
+
+
+class Client:
+    """A blocking CXP client for one gateway, over mutual TLS.
+
+    ::
+
+        with Client.from_credentials(".creditlink/operator") as client:
+            receipt = client.submit(record)              # signed, sealed, verified receipt
+            for receipt in client.submit_records(records, progress=print):
+                ...
+            for entry in client.subscribe(["record"], cursor_store=store):
+                ...
+
+    Every method verifies what the gateway answers before returning it (see
+    :mod:`creditlink.sdk.client._core`) and raises the
+    :mod:`creditlink.sdk.errors` hierarchy (:func:`~creditlink.sdk.errors.from_grpc_error`).
+    Unary calls take ``timeout=`` (seconds for the whole call, retries included; ``None`` for
+    no deadline) and ``retry=`` (a :class:`Retry`, or ``None`` for no retry); the defaults are
+    :data:`~creditlink.sdk.client.METHOD_DEFAULTS`. Safe to share between threads.
+
+    ``target`` is ``host:port``; ``credentials`` sign, seal and authenticate (their TLS files
+    make the channel unless ``channel_credentials`` is given). ``gateway`` is the gateway's
+    node id: by default the trust-bundle node listing ``target`` among its endpoints, else
+    learnt from its verified checkpoint on first use. ``options`` override
+    :data:`~creditlink.sdk.client.DEFAULT_CHANNEL_OPTIONS` key by key (e.g.
+    ``{"grpc.ssl_target_name_override": "gw.example"}``). ``clock`` (timezone-aware) dates
+    statements and picks the keys valid "now".
+    """
+
+    def __init__(
+        self,
+        target: str,
+        credentials: Credentials,
+        *,
+        gateway: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        channel_credentials: grpc.ChannelCredentials | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        """Connect to ``target`` as ``credentials`` (lazily: the first call opens the channel)."""
+        self._core = ClientCore(
+            credentials=credentials, target=target, gateway=gateway, clock=clock
+        )
+        self._channel = grpc.secure_channel(
+            target,
+            channel_credentials or credentials.channel_credentials(),
+            options=channel_options(options),
+        )
+        self._exchange = exchange_service_pb2_grpc.ExchangeServiceStub(self._channel)
+        self._federation = federation_service_pb2_grpc.FederationServiceStub(self._channel)
+
+    @classmethod
+    def from_credentials(
+        cls,
+        directory: str | os.PathLike[str],
+        *,
+        target: str | None = None,
+        gateway: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> Self:
+        """Load and check a credentials directory and connect to its gateway.
+
+        ``target`` defaults to the first endpoint the directory's manifest names. Raises
+        :class:`~creditlink.sdk.credentials.InvalidCredentials` for a directory that does not
+        load (see :meth:`Credentials.load`).
+        """
+        credentials = Credentials.load(directory)
+        return cls(
+            target or default_target(credentials),
+            credentials,
+            gateway=gateway,
+            options=options,
+            clock=clock,
+        )
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the channel; calls and subscriptions still running are cancelled."""
+        self._channel.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- identity -----------------------------------------------------------------------------
+
+    @property
+    def credentials(self) -> Credentials:
+        """The credentials the client signs and connects with."""
+        return self._core.credentials
+
+    @property
+    def trust_bundle(self) -> TrustBundle:
+        """The trust bundle every check uses (updated by :meth:`get_trust_bundle`)."""
+        return self._core.trust_bundle
+
+    @property
+    def target(self) -> str:
+        """The gateway address."""
+        return self._core.target
+
+    @property
+    def gateway(self) -> str:
+        """The gateway's node id (asks the gateway for a checkpoint if it is not known yet)."""
+        self._ensure_gateway()
+        return self._core.gateway
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _unary(
+        self,
+        method: str,
+        invoke: Callable[[float | None], T],
+        timeout: OptionalTimeout,
+        retry: OptionalRetry,
+    ) -> T:
+        policy = resolve(method, timeout, retry)
+        deadline = None if policy.timeout is None else time.monotonic() + policy.timeout
+
+        def attempt() -> T:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise DeadlineExceeded(f"{method}: the deadline of {policy.timeout} s passed")
+            try:
+                return invoke(remaining)
+            except grpc.RpcError as exc:
+                raise from_grpc_error(exc) from exc
+
+        if policy.retry is None:
+            return attempt()
+        stop, wait, retry_if = policy.retry.controls(policy.timeout)
+        retrying = tenacity.Retrying(stop=stop, wait=wait, retry=retry_if, reraise=True)
+        return retrying(attempt)
+
+    def _ensure_gateway(self) -> None:
+        if self._core.gateway_known:
+            return
+        response = self._unary(
+            "GetCheckpoint",
+            lambda t: self._exchange.GetCheckpoint(_pb.GetCheckpointRequest(), timeout=t),
+            DEFAULT,
+            DEFAULT,
+        )
+        self._core.identify_gateway(response.checkpoint)
+
+    # -- submission ---------------------------------------------------------------------------
+
+    def submit(
+        self,
+        statements: Message | Sequence[Message],
+        *,
+        recipients: Sequence[str] | None = None,
+        timeout: OptionalTimeout = DEFAULT,
+        retry: OptionalRetry = DEFAULT,
+    ) -> Receipt:
+        """Sign, seal and submit one statement, or several as one batch; the verified receipt.
+
+        Each item is a ``creditlink.v1.Statement`` or a bare statement body (a
+        ``CreditRecord``, a ``NameListEntry``...), completed as
+        :meth:`~creditlink.sdk.client._core.ClientCore.prepare` describes. ``recipients``
+        (node ids) must include the gateway, which forwards to the others; by default the
+        gateway alone. Several statements make ONE signed batch: one signature, one receipt
+        covering them all, accepted or refused as a whole.
+
+        Retried on ``UNAVAILABLE``: the same request goes again, and the gateway answers one it
+        already logged with the original receipt. To resubmit yourself, pass a ``Statement``
+        whose header fixes ``message_id``, ``request_id`` and ``created_at`` (set fields are
+        kept, so the signed bytes, and the receipt, are the same). Raises the gateway's refusal as
+        a :class:`~creditlink.sdk.errors.CreditlinkError` subclass (e.g.
+        :class:`~creditlink.sdk.errors.InvalidArgument` with ``field_violations``,
+        :class:`~creditlink.sdk.errors.ReplayRejected`), or a
+        :class:`~creditlink.sdk.errors.VerificationError` if the receipt does not verify.
+        """
+        self._ensure_gateway()
+        messages = [statements] if isinstance(statements, Message) else list(statements)
+        prepared = self._core.build_submit(messages, recipients)
+        response = self._unary(
+            "Submit",
+            lambda t: self._exchange.Submit(prepared.request, timeout=t),
+            timeout,
+            retry,
+        )
+        return self._core.verify_receipt(response.receipt, prepared.expected)
+
+    def submit_records(
+        self,
+        records: Iterable[Message],
+        *,
+        recipients: Sequence[str] | None = None,
+        batch_size: int | Literal["auto"] = "auto",
+        progress: Callable[[SubmitProgress], None] | None = None,
+        timeout: OptionalTimeout = DEFAULT,
+        retry: OptionalRetry = DEFAULT,
+    ) -> Iterator[Receipt]:
+        """Stream statements to the gateway in signed batches; yield each batch's receipt.
+
+        Returns an iterator: NOTHING is sent until you iterate it (``list(...)`` or a ``for``
+        loop). Receipts come in record order, one per batch (``receipt.statement_ids`` names
+        its records, in order). Records are read lazily from ``records`` as the gateway grants
+        credits (its flow control), so a generator of a million records never sits in memory.
+
+        ``batch_size``: ``"auto"`` starts at 500 records and doubles with each receipt up to
+        what the gateway grants (items and bytes); an int fixes the size (still capped by the
+        grant). ``progress`` is called after each receipt with a
+        :class:`~creditlink.sdk.client.SubmitProgress`. ``timeout`` bounds each wait for an
+        answer from the gateway (default 60 s), not the whole upload. ``retry`` governs
+        reconnection: when the stream breaks (``UNAVAILABLE``) the unanswered batches are
+        resent unchanged on a new stream, where the gateway answers any it had already logged
+        with their original receipt. Batches the gateway pushes back are resent after the
+        delay it names.
+
+        If the gateway refuses a batch for good, no further batch is started; the receipts of
+        every batch it accepted are yielded, then the refusal is raised, its
+        ``field_violations`` naming records by their position in ``records``
+        (``records[1234]``, ``records[1234].record.subject.uscc``).
+        """
+        self._ensure_gateway()
+        policy = resolve("SubmitStream", timeout, retry)
+        upload = self._core.upload(recipients=recipients, batch_size=batch_size, progress=progress)
+        return self._upload(upload, iter(records), policy.timeout, policy.retry)
+
+    @staticmethod
+    def _pump(
+        upload: Upload,
+        records: Iterator[Message],
+        exhausted: bool,
+        send: Callable[[_pb.SubmitStreamRequest], None],
+    ) -> bool:
+        """Send what the credits allow, reading records as batches need them."""
+        while True:
+            while not exhausted and upload.wants_records:
+                try:
+                    record = next(records)
+                except StopIteration:
+                    exhausted = True
+                    break
+                upload.add(record)
+            request = upload.next_request(exhausted)
+            if request is None:
+                return exhausted
+            send(request)
+
+    def _upload(
+        self,
+        upload: Upload,
+        records: Iterator[Message],
+        timeout: float | None,
+        retry: Retry | None,
+    ) -> Iterator[Receipt]:
+        backoff = Backoff(retry) if retry is not None else None
+        exhausted = False
+        while True:
+            outbox: queue.Queue[_pb.SubmitStreamRequest | None] = queue.Queue()
+            # Any: grpc's stubs type the call as an iterator without its Call methods.
+            call: Any = self._exchange.SubmitStream(_requests(outbox))
+            upload.stream_opened()
+            watchdog = _Watchdog(timeout, call.cancel) if timeout is not None else None
+            writing = True
+            try:
+                responses = iter(call)
+                while True:
+                    if watchdog is not None:
+                        watchdog.arm()
+                    try:
+                        response = next(responses)
+                    except StopIteration:
+                        break
+                    finally:
+                        if watchdog is not None:
+                            watchdog.disarm()
+                    due = upload.on_response(response)
+                    if due and backoff is not None:
+                        backoff.reset()
+                    yield from due
+                    exhausted = self._pump(upload, records, exhausted, outbox.put)
+                    while (delay := upload.wait_time()) is not None:
+                        time.sleep(delay)  # only pushed-back batches are left to send
+                        exhausted = self._pump(upload, records, exhausted, outbox.put)
+                    if writing and upload.finished(exhausted):
+                        outbox.put(None)
+                        writing = False
+            except grpc.RpcError as exc:
+                if watchdog is not None and watchdog.fired:
+                    raise DeadlineExceeded(
+                        f"SubmitStream: no answer from the gateway within {timeout} s"
+                    ) from exc
+                error = from_grpc_error(exc)
+                if not isinstance(error, Unavailable) or backoff is None or backoff.exhausted:
+                    raise error from exc
+                upload.stream_broken()
+                time.sleep(backoff.next_delay())
+                continue
+            finally:
+                outbox.put(None)  # releases grpc's sending thread if it still waits
+                if watchdog is not None:
+                    watchdog.stop()
+                call.cancel()  # no effect on a call that completed
+            if upload.finished(exhausted):
+                break
+            # The gateway ended the stream with batches unanswered (it is shutting down).
+            upload.stream_broken()
+            if backoff is None or backoff.exhausted:
+                raise Unavailable(
+                    "the gateway closed the stream before answering every batch",
+                    reason="STREAM_CLOSED",
+                )
+            time.sleep(backoff.next_delay())
+        if upload.failure is not None:
+            raise upload.failure
+
+    def get_receipt(
+        self, message_id: str, *, timeout: OptionalTimeout = DEFAULT, retry: OptionalRetry = DEFAULT
+    ) -> Receipt:
+        """The verified receipt of an accepted statement or batch, by its message or batch id
+        (signature, gateway and checkpoint are checked; what it acknowledges cannot be, as
+        this client may not have sent it: ``statement_ids`` is empty)."""
+        self._ensure_gateway()
+        response = self._unary(
+            "GetReceipt",
+            lambda t: self._exchange.GetReceipt(
+                _pb.GetReceiptRequest(message_id=message_id), timeout=t
+            ),
+            timeout,
+            retry,
+        )
+        return self._core.verify_receipt(response.receipt, None, message_id=message_id)
+
+    # -- the log ------------------------------------------------------------------------------
+
+    def get_checkpoint(
+        self, *, timeout: OptionalTimeout = DEFAULT, retry: OptionalRetry = DEFAULT
+    ) -> Checkpoint:
+        """The gateway's latest checkpoint, verified under its checkpoint key."""
+        self._ensure_gateway()
+        response = self._unary(
+            "GetCheckpoint",
+            lambda t: self._exchange.GetCheckpoint(_pb.GetCheckpointRequest(), timeout=t),
+            timeout,
+            retry,
+        )
+        return self._core.verify_checkpoint(response.checkpoint)
+
+    def get_inclusion_proof(
+        self,
+        *,
+        leaf_index: int | None = None,
+        message_id: str | None = None,
+        tree_size: int = 0,
+        timeout: OptionalTimeout = DEFAULT,
+        retry: OptionalRetry = DEFAULT,
+    ) -> InclusionProof:
+        """Prove that a leaf (by index, or by the message or batch id that put it there) is in
+        the log: of size ``tree_size`` (a size the gateway signed, e.g. a receipt's
+        checkpoint), or the latest (0). The entry, checkpoint and audit path are verified."""
+        self._ensure_gateway()
+        request = self._core.inclusion_request(
+            leaf_index=leaf_index, message_id=message_id, tree_size=tree_size
+        )
+        response = self._unary(
+            "GetInclusionProof",
+            lambda t: self._exchange.GetInclusionProof(request, timeout=t),
+            timeout,
+            retry,
+        )
+        return self._core.verify_inclusion(response, request)
+
+    def get_consistency_proof(
+        self,
+        old: Checkpoint,
+        *,
+        timeout: OptionalTimeout = DEFAULT,
+        retry: OptionalRetry = DEFAULT,
+    ) -> ConsistencyProof:
+        """Prove that the gateway's latest log extends ``old`` (a checkpoint verified earlier,
+        e.g. from a receipt): the result's ``new`` is the latest checkpoint, verified, and
+        nothing in ``old`` was rewritten. Raises
+        :class:`~creditlink.sdk.errors.InvalidProof` if the log forked."""
+        self._ensure_gateway()
+        if old.size == 0:
+            # The empty tree is a prefix of every tree: no proof exists, or is needed.
+            latest = self._unary(
+                "GetConsistencyProof",
+                lambda t: self._exchange.GetCheckpoint(_pb.GetCheckpointRequest(), timeout=t),
+                timeout,
+                retry,
+            )
+            return self._core.verify_consistency(old, latest.checkpoint, None)
+        request = _pb.GetConsistencyProofRequest(from_size=old.size, to_size=0)
+        response = self._unary(
+            "GetConsistencyProof",
+            lambda t: self._exchange.GetConsistencyProof(request, timeout=t),
+            timeout,
+            retry,
+        )
+        return self._core.verify_consistency(old, response.checkpoint, response.proof)
+
+    def subscribe(
+        self,
+        kinds: Iterable[str] | str = (),
+        *,
+        cursor: int | None = None,
+        cursor_store: CursorStore | None = None,
+        name: str | None = None,
+        follow: bool = True,
+        timeout: OptionalTimeout = DEFAULT,
+        retry: OptionalRetry = DEFAULT,
+    ) -> Subscription:
+        """Verified log entries of ``kinds`` (all the caller may read if empty), in log order.
+
+        Starts at ``cursor``; else where ``cursor_store`` left off for this subscription
+        (``name``, default gateway and kinds); else at the beginning of the log. With
+        ``follow`` the iterator waits for new entries forever; without, it ends at the log's
+        current end. See :class:`Subscription` for resumption, reconnection and what counts as
+        delivered. ``timeout`` is how long the stream may stay silent before the connection is
+        presumed dead and re-opened (the gateway sends progress every 30 s when idle);
+        ``retry`` paces reconnections (default: forever, up to 10 s apart; ``None``: never).
+        """
+        self._ensure_gateway()
+        policy = resolve("Subscribe", timeout, retry)
+        key = self._core.subscription_key(kinds, name)
+        start = cursor
+        if start is None and cursor_store is not None:
+            start = cursor_store.load(key)
+        state = self._core.subscription(kinds, cursor=start or 0, follow=follow)
+        return Subscription(
+            open_stream=lambda request: self._exchange.Subscribe(request),
+            state=state,
+            store=cursor_store,
+            key=key,
+            idle_timeout=policy.timeout,
+            retry=policy.retry,
+        )
+
+    # -- federation ---------------------------------------------------------------------------
+
+    def get_trust_bundle(
+        self,
+        *,
+        persist: bool = False,
+        timeout: OptionalTimeout = DEFAULT,
+        retry: OptionalRetry = DEFAULT,
+    ) -> TrustBundle:
+        """The gateway's current trust bundle, verified version by version from the one this
+        client trusts (each under its predecessor's roots, TUF-style), and adopted: later
+        calls check keys against it. With ``persist`` each new version is also installed in
+        the credentials directory (:func:`~creditlink.sdk.credentials.update_trust_bundle`).
+
+        Raises :class:`~creditlink.sdk.errors.InvalidTrustBundle` if the gateway's bundle is
+        not a successor of this client's (``TRUST_BUNDLE_HISTORY_INCOMPLETE`` when the gateway
+        lacks a version in between, ``TRUST_BUNDLE_ROLLBACK`` for an older one...).
+        """
+
+        def fetch(version: int) -> Envelope:
+            request = federation_service_pb2.GetTrustBundleRequest(version=version)
+            response = self._unary(
+                "GetTrustBundle",
+                lambda t: self._federation.GetTrustBundle(request, timeout=t),
+                timeout,
+                retry,
+            )
+            return Envelope.from_proto(response.bundle)
+
+        update = self._core.trust_update()
+        step = update.start(fetch(0))
+        while isinstance(step, int):
+            version = step
+            try:
+                step = update.feed(fetch(version))
+            except NotFound as exc:
+                raise update.missing(version) from exc
+        for bundle in update.chain:
+            if persist:
+                update_trust_bundle(
+                    self.credentials.directory, bundle.to_envelope(), now=self._core.now()
+                )
+            self._core.adopt_trust_bundle(bundle)
+        return step
+
+
+class Subscription(Iterator[Entry]):
+    """An iterator of verified log entries that survives gateway restarts (from
+    :meth:`Client.subscribe`).
+
+    Delivery: entries come in log order, each at most once per iterator. When the stream
+    breaks (the gateway restarts, the network drops, the stream stays silent past its
+    timeout), the iterator reconnects with jittered exponential backoff and resumes at its
+    cursor: nothing is skipped and nothing repeated.
+
+    Acknowledgement: an entry counts as processed when you ask for the next one, or call
+    :meth:`ack`. The cursor store (if any) records the position after the last processed
+    entry: on each progress message, at most every second while entries stream, on
+    :meth:`ack` and on :meth:`close`. After a crash, or a ``break`` out of the loop without
+    :meth:`ack`, the entry being processed is delivered again (at least once across runs,
+    exactly once within one). Close it (or use ``with``) to stop the stream.
+    """
+
+    def __init__(
+        self,
+        *,
+        open_stream: Callable[[_pb.SubscribeRequest], Any],
+        state: SubscriptionState,
+        store: CursorStore | None,
+        key: str,
+        idle_timeout: float | None,
+        retry: Retry | None,
+    ) -> None:
+        """Private: use :meth:`Client.subscribe`."""
+        self._open = open_stream
+        self._state = state
+        self._store = store
+        self._key = key
+        self._idle_timeout = idle_timeout
+        self._backoff = Backoff(retry) if retry is not None else None
+        self._call: Any = None
+        self._responses: Iterator[_pb.SubscribeResponse] | None = None
+        self._watchdog: _Watchdog | None = None
+        self._acked = state.cursor
+        self._saved = -1
+        self._last_save = time.monotonic()
+        self._closed = False
+        self._stopped = threading.Event()
+
+    # -- state --------------------------------------------------------------------------------
+
+    @property
+    def cursor(self) -> int:
+        """Where the stream resumes: the leaf after the last entry delivered (or skipped)."""
+        return self._state.cursor
+
+    @property
+    def checkpoint(self) -> Checkpoint | None:
+        """The latest verified checkpoint the gateway sent along (``None`` before the first)."""
+        return self._state.checkpoint
+
+    @property
+    def key(self) -> str:
+        """The subscription's key in the cursor store."""
+        return self._key
+
+    # -- iteration ----------------------------------------------------------------------------
+
+    def __iter__(self) -> Self:
+        return self
+
+    def __next__(self) -> Entry:
+        if self._closed:
+            raise StopIteration
+        # Asking for the next entry acknowledges the one handed out before.
+        self._acked = self._state.cursor
+        self._save(force=False)
+        while True:
+            if self._responses is None:
+                self._connect()
+            assert self._responses is not None
+            watchdog = self._watchdog
+            try:
+                if watchdog is not None:
+                    watchdog.arm()
+                try:
+                    response = next(self._responses)
+                finally:
+                    if watchdog is not None:
+                        watchdog.disarm()
+            except StopIteration:
+                self._disconnect()
+                if not self._state.follow:
+                    self.close()
+                    raise StopIteration from None
+                # A live stream ended without error: the gateway is shutting down. Resume.
+                self._reconnect_or_raise(Unavailable("the gateway ended the subscription"))
+                continue
+            except grpc.RpcError as exc:
+                self._disconnect()
+                error = from_grpc_error(exc)
+                if watchdog is not None and watchdog.fired:
+                    error = Unavailable(
+                        f"no message from the gateway within {self._idle_timeout} s",
+                        reason="STREAM_IDLE",
+                    )
+                    error.__cause__ = exc
+                self._reconnect_or_raise(error)
+                continue
+            if self._backoff is not None:
+                self._backoff.reset()
+            try:
+                entry = self._state.on_response(response)
+            except CreditlinkError:
+                self.close()  # never deliver past something that did not verify
+                raise
+            if entry is not None:
+                return entry
+            # Progress: everything handed out is processed (the consumer asked for more).
+            self._acked = self._state.cursor
+            self._save(force=False)
+
+    def _connect(self) -> None:
+        self._call = self._open(self._state.request())
+        self._responses = iter(self._call)
+        if self._idle_timeout is not None:
+            self._watchdog = _Watchdog(self._idle_timeout, self._call.cancel)
+
+    def _disconnect(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.stop()
+            self._watchdog = None
+        if self._call is not None:
+            self._call.cancel()
+        self._call = self._responses = None
+
+    def _reconnect_or_raise(self, error: CreditlinkError) -> None:
+        if (
+            not isinstance(error, Unavailable)
+            or self._backoff is None
+            or self._backoff.exhausted
+            or self._closed
+        ):
+            self.close()
+            raise error
+        # Interruptible: close() from another thread ends the wait.
+        if self._stopped.wait(self._backoff.next_delay()):
+            raise StopIteration
+
+    def _save(self, *, force: bool) -> None:
+        if self._store is None or self._acked == self._saved:
+            return
+        now = time.monotonic()
+        if force or now - self._last_save >= _SAVE_INTERVAL:
+            self._store.save(self._key, self._acked)
+            self._saved, self._last_save = self._acked, now
+
+    # -- control ------------------------------------------------------------------------------
+
+    def ack(self) -> None:
+        """Mark every entry handed out so far as processed, and save the cursor now."""
+        self._acked = self._state.cursor
+        self._save(force=True)
+
+    def close(self) -> None:
+        """Stop the stream and save the cursor of the last processed entry. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stopped.set()
+        self._disconnect()
+        self._save(force=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Subscription(key={self._key!r}, cursor={self._state.cursor})"
