@@ -162,7 +162,9 @@ async def serve_echo(dev_dir: Path) -> None:
     await server.stop(None)
 
 
-async def serve_gateway(dev_dir: Path, store_url: str, data_dir: Path) -> None:
+async def serve_gateway(
+    dev_dir: Path, store_url: str, data_dir: Path, intake_workers: int | None = None
+) -> None:
     """A real :class:`GatewayNode` (as ``creditlink serve`` builds it) on ``store_url``."""
     from creditlink.gateway.config import GatewayConfig
     from creditlink.gateway.node import GatewayNode
@@ -180,6 +182,7 @@ async def serve_gateway(dev_dir: Path, store_url: str, data_dir: Path) -> None:
         rate_limit_burst=10**9,
         max_message_bytes=64 * 1024 * 1024,
         log_level="WARNING",
+        intake_workers=intake_workers,
     )
     node = GatewayNode(config, dev.node)
     await node.start()
@@ -195,11 +198,12 @@ def _child_main(argv: Sequence[str]) -> None:
     parser.add_argument("--store", default="")
     parser.add_argument("--data", type=Path)
     parser.add_argument("--profile", default=None, help="write cProfile stats here")
+    parser.add_argument("--intake-workers", type=int, default=None, help="default: one per CPU")
     args = parser.parse_args(argv)
     if args.what == "echo":
         main: Awaitable[None] = serve_echo(args.dev)
     else:
-        main = serve_gateway(args.dev, args.store, args.data)
+        main = serve_gateway(args.dev, args.store, args.data, args.intake_workers)
     if args.profile:
         import cProfile
 

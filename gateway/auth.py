@@ -11,9 +11,9 @@ signed but no node pins identifies nobody::
     reads.require_read("record")                           # or PermissionDenied
 
 Access control denies by default. Reads (Subscribe, GetReceipt, proofs with their entries) need
-a READ permission for the payload kind; a scoped READ grant (``region:330000``) does not yet
-open the log, because log entries are not stored with their scope, so only a grant covering
-every scope (``*``) does. A sender may always read what it submitted itself.
+a READ permission for the payload kind: a grant within ``*`` opens every entry of the kind, a
+scoped grant (``region:330000``) the entries whose scopes it covers, judged entry by entry from
+the statement itself (:class:`Permissions`). A sender may always read what it submitted.
 
 Development only (``--insecure-dev``, plaintext on loopback): there is no certificate, so the
 caller names itself in the ``x-creditlink-dev-peer`` header and
@@ -30,10 +30,14 @@ from typing import Any, Final
 
 import grpc
 
+from creditlink.gateway.scopes import entry_scopes
 from creditlink.sdk.credentials import tls_spki_sha256
 from creditlink.sdk.errors import PermissionDenied, Unauthenticated
 from creditlink.sdk.trust import Action, NodeInfo, TrustBundle
 from creditlink.v1 import statement_pb2
+
+#: Scope decisions a Permissions object remembers (one subscription's worth).
+_MAX_DECISIONS: Final = 4096
 
 __all__ = [
     "DEV_PEER_HEADER",
@@ -118,17 +122,30 @@ def insecure_dev_peer_identity(context: _Context, trust: TrustBundle) -> NodeInf
 
 
 class Permissions:
-    """Read permissions of one peer under one trust bundle (deny by default)."""
+    """Read permissions of one peer under one trust bundle (deny by default).
 
-    __slots__ = ("_node", "_readable", "_trust")
+    A READ grant for a kind within ``*`` opens every entry of that kind; a grant within
+    narrower scopes (``region:330000``, ``sector:tax``, ``authority:<USCC>``) opens the entries
+    whose own scopes (:func:`creditlink.gateway.scopes.entry_scopes`, the same derivation the
+    intake checks publishing with) it covers. A peer may always read its own submissions.
+    """
+
+    __slots__ = ("_decisions", "_everywhere", "_node", "_somewhere", "_trust")
 
     def __init__(self, trust: TrustBundle, node: NodeInfo) -> None:
         """Evaluate ``node``'s READ grants in ``trust`` once, for the kinds a log can hold."""
         self._trust = trust
         self._node = node
-        self._readable = frozenset(
+        self._everywhere = frozenset(
             kind for kind in STATEMENT_KINDS if trust.permits(node.node_id, Action.READ, kind, "*")
         )
+        self._somewhere = self._everywhere | frozenset(
+            kind
+            for kind in STATEMENT_KINDS
+            if trust.grants_any_scope(node.node_id, Action.READ, kind)
+        )
+        # Entries of one subscription mostly share scopes: decide each combination once.
+        self._decisions: dict[tuple[str, tuple[str, ...]], bool] = {}
 
     @property
     def node(self) -> NodeInfo:
@@ -137,23 +154,67 @@ class Permissions:
 
     @property
     def readable_kinds(self) -> frozenset[str]:
-        """The kinds the peer may read (possibly none)."""
-        return self._readable
+        """The kinds the peer may read at least some entries of (possibly none)."""
+        return self._somewhere
 
-    def may_read(self, kind: str, *, sender_node_id: str | None = None) -> bool:
-        """Whether the peer may read an entry of ``kind``; its own submissions always."""
-        return kind in self._readable or sender_node_id == self._node.node_id
+    @property
+    def fully_readable_kinds(self) -> frozenset[str]:
+        """The kinds the peer may read every entry of (a READ grant within ``*``)."""
+        return self._everywhere
 
-    def require_read(self, kind: str, *, sender_node_id: str | None = None) -> None:
+    def may_read(
+        self, kind: str, *, sender_node_id: str | None = None, payload: bytes | None = None
+    ) -> bool:
+        """Whether the peer may read an entry of ``kind`` sent by ``sender_node_id``.
+
+        With ``payload`` (the entry's statement), a scoped grant is checked against the
+        entry's scopes; without it, only a grant within ``*`` (or being the sender) counts.
+        """
+        if kind in self._everywhere or (
+            sender_node_id is not None and sender_node_id == self._node.node_id
+        ):
+            return True
+        if kind not in self._somewhere or payload is None:
+            return False
+        try:
+            sender: NodeInfo | None = (
+                self._trust.node(sender_node_id) if sender_node_id is not None else None
+            )
+        except KeyError:
+            sender = None  # no longer a member: its sector is unknown, its other scopes count
+        scopes = entry_scopes(payload, kind, sender)
+        decided = self._decisions.get((kind, scopes))
+        if decided is None:
+            decided = any(
+                self._trust.permits(self._node.node_id, Action.READ, kind, scope)
+                for scope in scopes
+            )
+            if len(self._decisions) < _MAX_DECISIONS:
+                self._decisions[kind, scopes] = decided
+        return decided
+
+    def require_read(
+        self, kind: str, *, sender_node_id: str | None = None, payload: bytes | None = None
+    ) -> None:
         """Raise ``PermissionDenied`` (``PERMISSION_DENIED_READ``) unless :meth:`may_read`."""
-        if not self.may_read(kind, sender_node_id=sender_node_id):
+        if not self.may_read(kind, sender_node_id=sender_node_id, payload=payload):
+            raise PermissionDenied(
+                f"{self._node.node_id!r} may not read this {kind!r} entry"
+                if payload is not None and kind in self._somewhere
+                else f"{self._node.node_id!r} may not read {kind!r} entries",
+                reason=_READ_DENIED,
+            )
+
+    def require_some_read(self, kind: str) -> None:
+        """Raise ``PermissionDenied`` unless the peer may read some entries of ``kind``."""
+        if kind not in self._somewhere:
             raise PermissionDenied(
                 f"{self._node.node_id!r} may not read {kind!r} entries", reason=_READ_DENIED
             )
 
     def require_any_read(self) -> None:
         """Raise ``PermissionDenied`` unless the peer may read at least one kind."""
-        if not self._readable:
+        if not self._somewhere:
             raise PermissionDenied(
                 f"{self._node.node_id!r} may not read this log", reason=_READ_DENIED
             )

@@ -18,6 +18,8 @@ The file (``creditlink init`` writes one with :func:`write_config`)::
     rate_limit_per_node = 5000.0              # messages per second; 0 = no limit
     rate_limit_burst = 10000
     log_level = "INFO"
+    intake_workers = 4                        # processes checking submissions; 0 = in the
+                                              # event loop; absent = one per CPU (up to 8)
 
     [upstream]                                # where this node forwards to (optional)
     endpoint = "hub.example.cn:7443"
@@ -71,6 +73,7 @@ DEFAULT_MAX_MESSAGE_BYTES: Final = 4 * 1024 * 1024
 # gRPC takes the limit as a signed 32-bit int; below 1 KiB not even a small statement fits.
 _MIN_MESSAGE_BYTES: Final = 1024
 _MAX_MESSAGE_BYTES: Final = 2**31 - 1
+_MAX_WORKERS: Final = 64
 _LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _STORE_SCHEMES: Final = ("sqlite", "postgresql", "postgres")
 
@@ -153,6 +156,12 @@ def _check_burst(value: int) -> int:
     return value
 
 
+def _check_workers(value: int | None) -> int | None:
+    if value is not None and not 0 <= value <= _MAX_WORKERS:
+        raise ValueError(f"must be between 0 and {_MAX_WORKERS}")
+    return value
+
+
 def _check_log_level(value: str) -> str:
     level = value.upper()
     if level not in _LOG_LEVELS:
@@ -228,6 +237,9 @@ class GatewayConfig:
     rate_limit_per_node: float = 5000.0
     rate_limit_burst: int = 10000
     log_level: str = "INFO"
+    #: Worker processes running the intake (gateway/workers.py); 0: on the event loop;
+    #: ``None``: one per CPU, up to 8.
+    intake_workers: int | None = None
 
     def __post_init__(self) -> None:
         if not self.store_url:
@@ -241,6 +253,7 @@ class GatewayConfig:
             "rate_limit_per_node": _check_rate,
             "rate_limit_burst": _check_burst,
             "log_level": _check_log_level,
+            "intake_workers": _check_workers,
         }
         for name, check in checks.items():
             try:
@@ -287,6 +300,7 @@ _FIELDS: Final[Mapping[str, _Field]] = {
     "rate_limit_per_node": _Field(float, _check_rate),
     "rate_limit_burst": _Field(int, _check_burst),
     "log_level": _Field(str, _check_log_level),
+    "intake_workers": _Field(int, _check_workers),
 }
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off"})
@@ -485,6 +499,7 @@ def load_config(
         rate_limit_per_node=_as_float(values.get("rate_limit_per_node", 5000.0)),
         rate_limit_burst=_as_int(values.get("rate_limit_burst", 10000)),
         log_level=str(values.get("log_level", "INFO")),
+        intake_workers=(_as_int(values["intake_workers"]) if "intake_workers" in values else None),
     )
 
 
@@ -517,6 +532,8 @@ def write_config(path: Path, config: GatewayConfig) -> None:
         "rate_limit_burst": config.rate_limit_burst,
         "log_level": config.log_level,
     }
+    if config.intake_workers is not None:
+        data["intake_workers"] = config.intake_workers
     if config.upstream is not None:
         data["upstream"] = {
             "endpoint": config.upstream.endpoint,

@@ -38,19 +38,17 @@ anything is stored. The exact sealed bytes received are what is forwarded.
 
 from __future__ import annotations
 
-import functools
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import protovalidate
-from google.protobuf import message as pb_message
 
 from creditlink.gateway.ledger import BatchInfo, Forward, LedgerEntry, Submission
+from creditlink.gateway.scopes import subject_and_scopes
 from creditlink.sdk import envelope as dsse
-from creditlink.sdk._internal.pae import pae
 from creditlink.sdk._internal.strict import parse_strict
 from creditlink.sdk.batch import SignedBatch, verify_batch
 from creditlink.sdk.errors import (
@@ -64,7 +62,6 @@ from creditlink.sdk.errors import (
     PermissionDenied,
     ReplayRejected,
 )
-from creditlink.sdk.ids import InvalidIdentifier, validate_uscc
 from creditlink.sdk.keys import KeyRecord, KeySet, PublicKey, Purpose, SealingPrivateKey
 from creditlink.sdk.seal import (
     ENVELOPE_CONTENT_TYPE,
@@ -73,9 +70,8 @@ from creditlink.sdk.seal import (
     SealedEnvelope,
     open_sealed,
 )
-from creditlink.sdk.tlog import leaf_hash
 from creditlink.sdk.trust import Action, NodeKind, TrustBundle
-from creditlink.v1 import common_pb2, statement_pb2, trust_pb2
+from creditlink.v1 import statement_pb2, trust_pb2
 
 __all__ = ["Intake", "ItemFailure", "RejectedBatch", "kind_of", "next_hops"]
 
@@ -84,15 +80,8 @@ _PREFIX, _SUFFIX = "application/vnd.creditlink.", ".v1+protobuf"
 BROADCAST_KINDS = frozenset({"measure-list", "name-list-entry", "name-list-transition"})
 #: Nodes that relay statements signed by others (forwarding, CXP-API-007 still applies).
 _RELAY_KINDS = frozenset({NodeKind.HUB, NodeKind.REGIONAL})
-_AUTHORITY_FIELDS = (
-    "authority",
-    "determining_authority",
-    "issuing_authority",
-    "handling_authority",
-    "deciding_authority",
-    "accepting_authority",
-    "evaluator",
-)
+#: Permission decisions remembered per trust bundle (Intake._denial).
+_MAX_DECISIONS = 4096
 
 
 def kind_of(payload_type: str) -> str:
@@ -120,8 +109,11 @@ def next_hops(
     directly when the trust bundle lists an endpoint for it, else through ``upstream``, which
     must itself be a recipient (no opaque relay). A message that arrived through a relay
     (``peer`` is not the sender) is forwarded only to the recipients the previous hop could not
-    reach directly, i.e. those without an endpoint, so each recipient gets it once. Raises
-    ``FailedPrecondition`` (``UNROUTABLE_RECIPIENT``) when a recipient cannot be reached.
+    reach directly, i.e. those without an endpoint, so each recipient gets it once. A node
+    without an upstream (the hub) is the last hop toward a recipient that lists no endpoint:
+    that recipient, a client, reads the message from this node's log. Raises
+    ``FailedPrecondition`` (``UNROUTABLE_RECIPIENT``) when a recipient is not a member or its
+    next hop would be an upstream that is not a recipient.
     """
     relayed = peer != sender
     named = set(addressed)
@@ -138,16 +130,13 @@ def next_hops(
             ) from None
         if reachable and relayed:
             continue  # the previous hop delivered it directly
+        if not reachable and upstream is None:
+            continue  # the last hop: the recipient (a client) reads it from this log
         hop = recipient if reachable else upstream
         if hop is None or hop not in named or hop in (node_id, peer):
-            why = (
-                "no upstream is configured"
-                if upstream is None
-                else f"the upstream {upstream!r} it must go through is not a recipient (seal "
-                "to it and name it in the statement)"
-            )
             raise FailedPrecondition(
-                f"recipient {recipient!r} lists no endpoint and {why}",
+                f"recipient {recipient!r} lists no endpoint and the upstream {upstream!r} it "
+                "must go through is not a recipient (seal to it and name it in the statement)",
                 reason="UNROUTABLE_RECIPIENT",
             )
         if hop not in hops:
@@ -207,6 +196,8 @@ class Intake:
         self._clock = clock
         self._window = replay_window
         self._skew = max_clock_skew
+        self._decisions: dict[tuple[str, str, tuple[str, ...]], str | None] = {}
+        self._decided_under: TrustBundle | None = None
 
     # --- entry points -------------------------------------------------------------------------
 
@@ -290,7 +281,7 @@ class Intake:
                     payload=item.payload,
                     envelope=None,
                     subject_key=checked.subject_key,
-                    leaf_hash=leaf_hash(pae(item.payload_type, item.payload)),
+                    leaf_hash=verified.leaf_hashes[index],
                 )
             )
         if failures:
@@ -449,50 +440,46 @@ class Intake:
                 ),
             )
         body = getattr(statement, statement.WhichOneof("body") or "")
-        subject_key, scopes = self._identifiers(body, kind)
+        subject_key, scopes = subject_and_scopes(body, kind)
         # Step 7: permissions, deny by default.
         sender = opened.sender_node_id
         sender_info = trust.node(sender)
         if sender_info.sector:
             scopes.append(f"sector:{sender_info.sector}")
-        if not any(trust.permits(sender, Action.PUBLISH, kind, s) for s in scopes):
-            raise PermissionDenied(
-                f"{sender!r} may not publish {kind!r} within {', '.join(scopes) or 'any scope'}",
-                reason="PERMISSION_DENIED_SCOPE",
-            )
-        if kind == "name-list-entry" and not any(
-            trust.permits(sender, Action.DETERMINE, kind, s) for s in scopes
-        ):
-            raise PermissionDenied(
-                f"{sender!r} is not a determining authority within {', '.join(scopes)}",
-                reason="PERMISSION_DENIED_SCOPE",
-            )
+        denial = self._denial(trust, sender, kind, tuple(scopes))
+        if denial is not None:
+            raise PermissionDenied(denial, reason="PERMISSION_DENIED_SCOPE")
         return _Checked(statement, kind, subject_key)
 
-    def _identifiers(self, body: pb_message.Message, kind: str) -> tuple[str | None, list[str]]:
-        """Validate the identifiers a body carries; return its subject key and scopes."""
-        field = kind.replace("-", "_")
-        subject_key: str | None = None
-        regions: list[str] = []
-        scopes: list[str] = []
-        subject = getattr(body, "subject", None)
-        if isinstance(subject, common_pb2.SubjectRef) and body.HasField("subject"):
-            if subject.uscc:
-                code = _uscc(subject.uscc, f"{field}.subject.uscc")
-                subject_key = code
-                regions.append(code[2:8])
-            elif subject.person_token:
-                subject_key = subject.person_token
-        for name, authority in _authorities(body):
-            if authority.uscc:
-                scopes.append(f"authority:{_uscc(authority.uscc, f'{field}.{name}.uscc')}")
-            if authority.region_code:
-                regions.insert(0, authority.region_code)
-        region = getattr(body, "region_code", "")
-        if isinstance(region, str) and region:
-            regions.insert(0, region)
-        scopes[:0] = [f"region:{r}" for r in dict.fromkeys(regions)]
-        return subject_key, scopes
+    def _denial(
+        self, trust: TrustBundle, sender: str, kind: str, scopes: tuple[str, ...]
+    ) -> str | None:
+        """Why ``sender`` may not publish ``kind`` within ``scopes`` under ``trust``, or None.
+
+        Decisions are remembered per trust bundle: the records of a batch mostly share sender,
+        kind, region and authority, and the bundle's answer cannot change until it is replaced
+        (a new bundle object starts a new memory).
+        """
+        if trust is not self._decided_under:
+            self._decisions.clear()
+            self._decided_under = trust
+        try:
+            return self._decisions[sender, kind, scopes]
+        except KeyError:
+            pass
+        denial: str | None = None
+        if not any(trust.permits(sender, Action.PUBLISH, kind, s) for s in scopes):
+            denial = (
+                f"{sender!r} may not publish {kind!r} within {', '.join(scopes) or 'any scope'}"
+            )
+        elif kind == "name-list-entry" and not any(
+            trust.permits(sender, Action.DETERMINE, kind, s) for s in scopes
+        ):
+            denial = f"{sender!r} is not a determining authority within {', '.join(scopes)}"
+        if len(self._decisions) >= _MAX_DECISIONS:
+            self._decisions.clear()  # bounded memory; a cleared cache only costs recomputation
+        self._decisions[sender, kind, scopes] = denial
+        return denial
 
 
 def _explain_key(
@@ -546,31 +533,3 @@ def _violation_path(violation: Any) -> str:
     if where is not None and where.elements:
         return ".".join(e.field_name for e in where.elements)
     return str(violation.rule_id)
-
-
-@functools.lru_cache(maxsize=65536)
-def _checked_uscc(code: str) -> tuple[str, str | None]:
-    # Authority and source-unit codes repeat on nearly every record of a batch: validate each
-    # distinct code once (hot path). Returns (compact code, None) or (code, what is wrong).
-    try:
-        return validate_uscc(code), None
-    except InvalidIdentifier as exc:
-        return code, exc.message
-
-
-def _uscc(code: str, path: str) -> str:
-    compact, problem = _checked_uscc(code)
-    if problem is not None:
-        raise InvalidArgument(
-            f"{path}: {problem}",
-            reason="INVALID_USCC",
-            field_violations=(FieldViolation(path, problem),),
-        )
-    return compact
-
-
-def _authorities(body: pb_message.Message) -> Iterator[tuple[str, common_pb2.AuthorityRef]]:
-    for name in _AUTHORITY_FIELDS:
-        value = getattr(body, name, None)
-        if isinstance(value, common_pb2.AuthorityRef) and body.HasField(name):
-            yield name, value

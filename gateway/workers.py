@@ -19,6 +19,9 @@ Two runners with one interface (:class:`IntakeRunner`):
   violations as in-process. Workers fork from a ``forkserver`` that has already imported the
   intake, so a pool starts in milliseconds, and never from the gRPC process itself (forking a
   process with gRPC's threads running is unsafe).
+  As with any ``multiprocessing`` program, workers import the parent's main module: a script
+  that starts a gateway must guard its entry point with ``if __name__ == "__main__":``
+  (``creditlink serve`` does).
 - :class:`InlineIntake` — the same calls on the event-loop thread (``intake_workers = 0``), for
   tiny deployments and debugging.
 
@@ -30,9 +33,11 @@ call gets a fresh pool.
 from __future__ import annotations
 
 import asyncio
+import collections
+import functools
 import multiprocessing
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -60,6 +65,18 @@ __all__ = [
 MAX_AUTO_WORKERS: Final = 8
 
 _Path = Literal["single", "batch"]
+#: A chunk of jobs for one worker task holds at most this many jobs and (beyond its first job)
+#: this many sealed bytes: small messages travel together, large batches one per task.
+_CHUNK_JOBS: Final = 64
+_CHUNK_BYTES: Final = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    path: _Path
+    sealed: bytes
+    peer: str
+    request_id: str | None
 
 
 def auto_worker_count() -> int:
@@ -150,6 +167,10 @@ class IntakeWorkers:
         self._trust = trust
         self._clock = clock
         self._pool: ProcessPoolExecutor | None = None
+        self._queue: collections.deque[tuple[_Job, asyncio.Future[Submission]]] = (
+            collections.deque()
+        )
+        self._in_flight = 0
 
     @property
     def processes(self) -> int:
@@ -168,7 +189,18 @@ class IntakeWorkers:
         pool = self._pool
         # One ping per worker: the pool starts processes on demand, and the first task
         # of each runs the initializer, where a bad key file would surface.
-        await asyncio.gather(*(loop.run_in_executor(pool, _ping) for _ in range(self._processes)))
+        try:
+            await asyncio.gather(
+                *(loop.run_in_executor(pool, _ping) for _ in range(self._processes))
+            )
+        except BrokenProcessPool:
+            self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise IntakeStartError(
+                "the intake worker processes could not start. A program that starts a gateway "
+                "must guard its entry point with `if __name__ == '__main__':` (worker processes "
+                "import the main module), or set intake_workers = 0 to check on the event loop"
+            ) from None
 
     async def close(self) -> None:
         """Let the tasks in flight finish, then stop the workers."""
@@ -178,11 +210,11 @@ class IntakeWorkers:
 
     async def single(self, sealed: bytes, *, peer: str, request_id: str | None) -> Submission:
         """:meth:`Intake.single` in a worker."""
-        return await self._run("single", sealed, peer, request_id)
+        return await self._submit(_Job("single", sealed, peer, request_id))
 
     async def batch(self, sealed: bytes, *, peer: str, request_id: str | None) -> Submission:
         """:meth:`Intake.batch` in a worker."""
-        return await self._run("batch", sealed, peer, request_id)
+        return await self._submit(_Job("batch", sealed, peer, request_id))
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
@@ -192,26 +224,78 @@ class IntakeWorkers:
             initargs=(self._settings,),
         )
 
-    async def _run(
-        self, path: _Path, sealed: bytes, peer: str, request_id: str | None
-    ) -> Submission:
-        if self._pool is None:
-            self._pool = self._new_pool()
-        pool = self._pool
+    # Dispatch. Handing one task to a worker costs a few hundred microseconds (pickling, a
+    # pipe, the pool's feeder thread): as much as checking a small message. So jobs queue
+    # here and go to the workers in chunks: while every worker is busy, what arrives
+    # accumulates and leaves as one task; under light load a job leaves alone, at once. A chunk
+    # is bounded in bytes so that large batches still spread over the workers one per task.
+
+    async def _submit(self, job: _Job) -> Submission:
+        future: asyncio.Future[Submission] = asyncio.get_running_loop().create_future()
+        self._queue.append((job, future))
+        self._dispatch()
+        return await future
+
+    def _dispatch(self) -> None:
         loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(
-                pool, _check, path, self._trust(), self._clock(), sealed, peer, request_id
+        # One chunk per worker plus one waiting in the pool, so a worker that finishes finds
+        # its next chunk ready while this loop builds the one after.
+        while self._queue and self._in_flight <= self._processes:
+            chunk: list[tuple[_Job, asyncio.Future[Submission]]] = []
+            size = 0
+            while self._queue and (
+                not chunk
+                or (
+                    len(chunk) < _CHUNK_JOBS
+                    and size + len(self._queue[0][0].sealed) <= _CHUNK_BYTES
+                )
+            ):
+                item = self._queue.popleft()
+                if item[1].done():
+                    continue  # its caller gave up: no need to check it
+                chunk.append(item)
+                size += len(item[0].sealed)
+            if not chunk:
+                continue
+            if self._pool is None:
+                self._pool = self._new_pool()
+            pool = self._pool
+            self._in_flight += 1
+            task = loop.run_in_executor(
+                pool, _check_chunk, self._trust(), self._clock(), [job for job, _ in chunk]
             )
+            task.add_done_callback(functools.partial(self._finished, pool, chunk))
+
+    def _finished(
+        self,
+        pool: ProcessPoolExecutor,
+        chunk: list[tuple[_Job, asyncio.Future[Submission]]],
+        task: asyncio.Future[list[Submission | CreditlinkError]],
+    ) -> None:
+        self._in_flight -= 1
+        outcomes: Sequence[Submission | BaseException]
+        try:
+            outcomes = task.result()
         except BrokenProcessPool:
-            # A worker died (killed, out of memory): nothing of this call was stored. The next
-            # call starts a fresh pool; this one is refused as retryable.
+            # A worker died (killed, out of memory): nothing of these jobs was stored. The
+            # next dispatch starts a fresh pool; these callers are refused as retryable.
             if self._pool is pool:
                 self._pool = None
                 pool.shutdown(wait=False, cancel_futures=True)
-            raise Unavailable(
-                "an intake worker process stopped; retry", reason="INTAKE_UNAVAILABLE"
-            ) from None
+            outcomes = [
+                Unavailable("an intake worker process stopped; retry", reason="INTAKE_UNAVAILABLE")
+                for _ in chunk
+            ]
+        except BaseException as exc:  # a bug or cancellation: every caller of the chunk hears it
+            outcomes = [exc for _ in chunk]
+        for (_, future), outcome in zip(chunk, outcomes, strict=True):
+            if future.done():
+                continue
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+        self._dispatch()
 
 
 _CONTEXT: multiprocessing.context.ForkServerContext | None = None
@@ -287,19 +371,19 @@ def _ping() -> int:
     return os.getpid()
 
 
-def _check(
-    path: _Path,
-    trust: TrustBundle,
-    now: datetime,
-    sealed: bytes,
-    peer: str,
-    request_id: str | None,
-) -> Submission:
+def _check_chunk(
+    trust: TrustBundle, now: datetime, jobs: list[_Job]
+) -> list[Submission | CreditlinkError]:
     intake = _intake()
     _TASK.trust, _TASK.now = trust, now
+    outcomes: list[Submission | CreditlinkError] = []
     try:
-        if path == "single":
-            return intake.single(sealed, peer=peer, request_id=request_id)
-        return intake.batch(sealed, peer=peer, request_id=request_id)
+        for job in jobs:
+            run = intake.single if job.path == "single" else intake.batch
+            try:
+                outcomes.append(run(job.sealed, peer=job.peer, request_id=job.request_id))
+            except CreditlinkError as exc:
+                outcomes.append(exc)
     finally:
         _TASK.trust = _TASK.now = None
+    return outcomes

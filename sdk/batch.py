@@ -24,7 +24,7 @@ from typing import Final, NamedTuple
 from google.protobuf.message import DecodeError, Message
 
 from creditlink.sdk._internal.pae import pae
-from creditlink.sdk._internal.strict import has_unknown_fields, parse_strict
+from creditlink.sdk._internal.strict import has_unknown_fields, parse_strict, unknown_fields_in
 from creditlink.sdk.envelope import (
     MAX_PAYLOAD_BYTES,
     Envelope,
@@ -121,7 +121,7 @@ def _parse(message_cls: type[Message], data: bytes, what: str) -> Message:
         message.ParseFromString(data)
     except DecodeError as exc:
         raise InvalidBatch(f"not a valid {what}", reason="MALFORMED_BATCH") from exc
-    if has_unknown_fields(message):
+    if unknown_fields_in(message, data):
         raise InvalidBatch(f"{what} has unknown fields", reason="MALFORMED_BATCH")
     return message
 
@@ -167,6 +167,11 @@ class SignedBatch:
         """Build from a ``creditlink.v1.SignedBatch`` message (unknown fields are refused)."""
         if has_unknown_fields(pb):
             raise InvalidBatch("signed batch has unknown fields", reason="MALFORMED_BATCH")
+        return cls._from_checked(pb)
+
+    @classmethod
+    def _from_checked(cls, pb: envelope_pb2.SignedBatch) -> SignedBatch:
+        # ``pb`` is known to hold no unknown fields (the tree walk is the costly part).
         if not pb.HasField("head"):
             raise InvalidBatch("signed batch has no head", reason="MALFORMED_BATCH")
         if len(pb.items) > MAX_BATCH_ITEMS:
@@ -192,7 +197,7 @@ class SignedBatch:
             raise InvalidBatch("serialized batch is too large", reason="LIMIT_EXCEEDED")
         pb = _parse(envelope_pb2.SignedBatch, data, "creditlink.v1.SignedBatch")
         assert isinstance(pb, envelope_pb2.SignedBatch)
-        return cls.from_proto(pb)
+        return cls._from_checked(pb)
 
     def to_bytes(self) -> bytes:
         """The binary ``creditlink.v1.SignedBatch``."""
@@ -338,6 +343,8 @@ class VerifiedBatch:
     signed_at: datetime
     items: tuple[BatchItem, ...]
     signer_key_ids: tuple[KeyId, ...]
+    #: RFC 9162 leaf hash of each item, in order (computed for the root; reusable by a log).
+    leaf_hashes: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -466,7 +473,8 @@ def verify_batch(
             f"head counts {head.count} items, batch has {len(items)}", reason="COUNT_MISMATCH"
         )
     # Step 6: the whole tree, no per-item paths.
-    root = root_from_leaf_hashes([leaf_hash(pae(t, p)) for p, t in items])
+    leaves = tuple(leaf_hash(pae(t, p)) for p, t in items)
+    root = root_from_leaf_hashes(leaves)
     if root != head.root:
         raise InvalidBatch("items do not hash to the signed root", reason="ROOT_MISMATCH")
     return VerifiedBatch(
@@ -477,6 +485,7 @@ def verify_batch(
         signed_at=head.signed_at,
         items=items,
         signer_key_ids=key_ids,
+        leaf_hashes=leaves,
     )
 
 

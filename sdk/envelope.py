@@ -38,7 +38,7 @@ from typing import Any, Final, NamedTuple, TypeVar
 from google.protobuf.message import DecodeError, Message
 
 from creditlink.sdk._internal.pae import pae
-from creditlink.sdk._internal.strict import has_unknown_fields, parse_strict
+from creditlink.sdk._internal.strict import has_unknown_fields, parse_strict, unknown_fields_in
 from creditlink.sdk.errors import InvalidEnvelope, VerificationError
 from creditlink.sdk.keys import KeyId, PrivateKey, PublicKey
 from creditlink.v1 import envelope_pb2
@@ -223,7 +223,13 @@ class Envelope:
             pb.ParseFromString(data)
         except DecodeError as exc:
             raise _malformed("not a valid creditlink.v1.Envelope") from exc
-        return cls.from_proto(pb)
+        if unknown_fields_in(pb, data):
+            raise _malformed("envelope has unknown fields")
+        return cls(
+            payload=pb.payload,
+            payload_type=pb.payload_type,
+            signatures=[Signature(s.keyid, s.sig) for s in pb.signatures],
+        )
 
     def to_bytes(self) -> bytes:
         """The binary ``creditlink.v1.Envelope`` (deterministic field order)."""

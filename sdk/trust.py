@@ -891,11 +891,57 @@ class TrustBundle:
             for p in node.permissions
         )
 
+    def grants_any_scope(self, node_id: str, action: Action, kind: str) -> bool:
+        """Whether some permission of ``node_id`` grants ``action`` on ``kind`` in any scope.
+
+        True also for grants limited to a region, sector or authority: a gateway then asks
+        :meth:`permits` per entry, with the entry's own scopes (scoped reads, CXP-TRUST-031).
+        """
+        if not isinstance(action, Action):
+            raise TypeError("action must be an Action")
+        _check_kind(kind, wildcard=False)
+        node = self._parsed.nodes.get(node_id)
+        if node is None:
+            return False
+        return any(p.action is action and p.covers_kind(kind) for p in node.permissions)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # A verified bundle crosses to another process of the same party (a gateway's intake
+        # workers) as its envelope; the receiving side re-parses it without re-verifying, which
+        # is sound only because unpickling trusts the pickler anyway (pickle runs code).
+        return (_restore_bundle, (self._envelope.to_bytes(), self._digest))
+
     def __repr__(self) -> str:
         return (
             f"TrustBundle(federation_id={self.federation_id!r}, version={self.version}, "
             f"nodes={len(self._parsed.nodes)}, digest={self._digest.hex()[:16]}...)"
         )
+
+
+#: Bundles restored from pickles in this process, by digest: a worker that receives the same
+#: bundle with every task parses it once.
+_RESTORED: dict[bytes, TrustBundle] = {}
+_MAX_RESTORED: Final = 8
+
+
+def _restore_bundle(envelope_bytes: bytes, digest: bytes) -> TrustBundle:
+    """Unpickle a :class:`TrustBundle` (see ``TrustBundle.__reduce__``)."""
+    bundle = _RESTORED.get(digest)
+    if bundle is not None:
+        return bundle
+    envelope = Envelope.from_bytes(envelope_bytes)
+    if hashlib.sha256(envelope.payload).digest() != digest:
+        raise ValueError("pickled trust bundle does not match its digest")
+    bundle = TrustBundle(
+        _token=_CONSTRUCT,
+        _envelope=envelope,
+        _payload=envelope.payload,
+        _parsed=_parse_payload(envelope.payload),
+    )
+    if len(_RESTORED) >= _MAX_RESTORED:
+        _RESTORED.clear()
+    _RESTORED[digest] = bundle
+    return bundle
 
 
 def _as_public_key(record: KeyRecord) -> PublicKey:

@@ -301,8 +301,14 @@ class Backend:
         return rows / best
 
 
+#: ``--intake-workers`` for the gateway processes (None: the node's default, one per CPU).
+INTAKE_WORKERS: int | None = None
+
+
 def gateway(dev_dir: Path, url: str, data: Path, profile: str | None, tag: str) -> Server:
     args = ["gateway", "--dev", str(dev_dir), "--store", url, "--data", str(data)]
+    if INTAKE_WORKERS is not None:
+        args += ["--intake-workers", str(INTAKE_WORKERS)]
     if profile:
         args += ["--profile", f"{profile}-{tag}.prof"]
     return Server(args)
@@ -320,10 +326,15 @@ def main() -> None:
     parser.add_argument("--grow-records", type=int, default=50_000)
     parser.add_argument("--profile", default=None, help="cProfile server stats prefix")
     parser.add_argument(
+        "--intake-workers", type=int, default=None, help="gateway intake processes (0: inline)"
+    )
+    parser.add_argument(
         "--pg",
         default=os.environ.get("CREDITLINK_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test"),
     )
     args = parser.parse_args()
+    global INTAKE_WORKERS
+    INTAKE_WORKERS = args.intake_workers
     batches = [int(b) for b in args.batch.split(",")]
 
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmpname:

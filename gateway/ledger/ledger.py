@@ -57,6 +57,7 @@ from creditlink.sdk.tlog import (
 from creditlink.v1 import log_pb2
 
 __all__ = [
+    "MAX_GROUP",
     "RECEIPT_PAYLOAD_TYPE",
     "Acknowledgement",
     "BatchInfo",
@@ -174,6 +175,10 @@ def _timestamp(when: datetime) -> timestamp_pb2.Timestamp:
     return stamp
 
 
+#: At most this many single submissions share one group-committed append (Ledger.append_one).
+MAX_GROUP = 512
+
+
 class Ledger:
     """Sequences, integrates and signs one gateway's log over a :class:`Store`."""
 
@@ -195,6 +200,10 @@ class Ledger:
         self._clock = clock
         # One writer per process; lock_head serializes replicas that share a database.
         self._lock = asyncio.Lock()
+        # Group commit of single submissions (append_one): waiting callers, and the task that
+        # drains them into shared appends while one is running.
+        self._waiting: list[tuple[Submission, asyncio.Future[Acknowledgement]]] = []
+        self._draining: asyncio.Task[None] | None = None
 
     @property
     def origin(self) -> str:
@@ -221,6 +230,52 @@ class Ledger:
                 )
             )
             return note
+
+    async def append_one(self, submission: Submission) -> Acknowledgement:
+        """Log one submission, sharing the transaction with concurrent callers (group commit).
+
+        A caller alone is appended at once. Callers that arrive while an append is running
+        wait for it and then go together in the next one (at most :data:`MAX_GROUP` each), so
+        under load the durable commit (an fsync) is paid once per group, not once per call.
+        The acknowledgement is exactly what :meth:`append` gives for the submission; a caller
+        cancelled while waiting does not stop the others (its submission may still be logged,
+        and a retry gets the original receipt). A store failure fails the whole group.
+        """
+        future: asyncio.Future[Acknowledgement] = asyncio.get_running_loop().create_future()
+        self._waiting.append((submission, future))
+        if self._draining is None or self._draining.done():
+            self._draining = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            group: list[tuple[Submission, asyncio.Future[Acknowledgement]]] = []
+            rest: list[tuple[Submission, asyncio.Future[Acknowledgement]]] = []
+            ids: set[str] = set()
+            for waiter in self._waiting:
+                # One append cannot hold an id twice: a concurrent retry waits for the next
+                # round, where the ledger answers it with the first one's receipt.
+                if len(group) < MAX_GROUP and waiter[0].message_id not in ids:
+                    ids.add(waiter[0].message_id)
+                    group.append(waiter)
+                else:
+                    rest.append(waiter)
+            self._waiting = rest
+            try:
+                acks = await self.append([submission for submission, _ in group])
+            except Exception as exc:
+                for _, future in group:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            except BaseException:  # cancelled (shutdown): nobody may wait forever
+                for _, future in group + self._waiting:
+                    future.cancel()
+                self._waiting = []
+                raise
+            for (_, future), ack in zip(group, acks, strict=True):
+                if not future.done():  # its caller may have given up
+                    future.set_result(ack)
 
     async def append(self, submissions: Sequence[Submission]) -> list[Acknowledgement]:
         """Log ``submissions`` in one transaction; one acknowledgement each, in order.

@@ -6,15 +6,18 @@ A thin servicer over :class:`~creditlink.gateway.intake.Intake` (open, verify, c
 from its client certificate (:func:`~creditlink.gateway.auth.peer_identity`) and checks reads
 with :class:`~creditlink.gateway.auth.Permissions`; failures are raised as
 ``creditlink.sdk.errors`` exceptions and turned into statuses by the one error interceptor
-(``gateway/errors.py``), never here. The intake is CPU work and runs on the event loop, one
-submission at a time (a stream yields to other calls between batches).
+(``gateway/errors.py``), never here. The intake is CPU work: it runs on the node's intake
+workers (:mod:`creditlink.gateway.workers`), several submissions in parallel, or in place.
 
-* ``Submit`` answers only after the ledger committed (acknowledged means durable); a retry of an
-  accepted message gets the original receipt, a different message reusing its id is refused.
+* ``Submit`` answers only after the ledger committed (acknowledged means durable); concurrent
+  calls share commits (:meth:`Ledger.append_one`). A retry of an accepted message gets the
+  original receipt, a different message reusing its id is refused.
 * ``SubmitStream`` grants credits (:class:`FlowLimits`), answers each batch with a receipt or a
   :class:`BatchRejection`, and commits the batches that arrived together in ONE ledger append
-  (group commit). A bad batch is a rejection on the stream; only a protocol violation
-  (sequence out of order, a batch without credit, an undecodable message) ends it.
+  (group commit). Each batch's check starts as it arrives, so the checks of the next batches
+  overlap the append and answers of the current ones. A bad batch is a rejection on the
+  stream; only a protocol violation (sequence out of order, a batch without credit, an
+  undecodable message) ends it.
 * ``Subscribe`` streams readable entries in log order from a cursor, with ``progress`` messages
   over filtered stretches and at the end of each catch-up, then follows the log live: woken by
   :meth:`ExchangeServicer.notify_appended` and re-checking every ``poll_interval`` for entries
@@ -46,6 +49,7 @@ from creditlink.gateway.intake import Intake, RejectedBatch
 from creditlink.gateway.ledger import Acknowledgement, Ledger, Submission
 from creditlink.gateway.services._common import check_request_id, require_field
 from creditlink.gateway.store.base import EntryRow, LogHead, Store, StoreUnavailable
+from creditlink.gateway.workers import InlineIntake, IntakeRunner
 from creditlink.sdk.errors import (
     CreditlinkError,
     FieldViolation,
@@ -97,6 +101,14 @@ class _End:
 
 
 _END: Final = _End()
+
+
+@dataclass(frozen=True, slots=True)
+class _Checking:
+    """A streamed batch and the intake task checking it."""
+
+    request: exchange_service_pb2.SubmitStreamRequest
+    task: asyncio.Task[Submission]
 
 
 @dataclass(slots=True)
@@ -253,7 +265,7 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
     def __init__(
         self,
         *,
-        intake: Intake,
+        intake: Intake | IntakeRunner,
         ledger: Ledger,
         store: Store,
         trust: Callable[[], TrustBundle],
@@ -282,7 +294,7 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
         """
         if page_size < 1 or poll_interval <= 0 or heartbeat_interval <= 0:
             raise ValueError("page_size and intervals must be positive")
-        self._intake = intake
+        self._intake: IntakeRunner = InlineIntake(intake) if isinstance(intake, Intake) else intake
         self._ledger = ledger
         self._store = store
         self._trust = trust
@@ -362,7 +374,7 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
         if destinations:
             self._on_forward(destinations)
 
-    def _prepare(
+    async def _prepare(
         self, sealed: envelope_pb2.SealedEnvelope, peer: NodeInfo, request_id: str
     ) -> Submission:
         """Run the intake on a sealed submission (a single statement or a batch)."""
@@ -383,8 +395,8 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
             content_type = ""
         forward_id = self._request_id(request_id)
         if content_type == SIGNED_BATCH_CONTENT_TYPE:
-            return self._intake.batch(data, peer=peer.node_id, request_id=forward_id)
-        return self._intake.single(data, peer=peer.node_id, request_id=forward_id)
+            return await self._intake.batch(data, peer=peer.node_id, request_id=forward_id)
+        return await self._intake.single(data, peer=peer.node_id, request_id=forward_id)
 
     # --- Submit ------------------------------------------------------------------------------
 
@@ -396,13 +408,15 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
         check_request_id(request.request_id)
         require_field(request.HasField("sealed"), "sealed")
         try:
-            submission = self._prepare(request.sealed, peer, request.request_id)
+            submission = await self._prepare(request.sealed, peer, request.request_id)
         except RejectedBatch as exc:
             # Unary: one status for the whole batch, a BadRequest naming each item at fault.
             raise InvalidArgument(
                 exc.message, reason=exc.reason, field_violations=_batch_violations(exc)
             ) from exc
-        (ack,) = await self._ledger.append([submission])
+        # Concurrent calls share one transaction (group commit): a call waits for at most the
+        # commit in progress and then its own group's, instead of one commit per call.
+        ack = await self._ledger.append_one(submission)
         if ack.error is not None:
             raise ack.error
         self.notify_appended(_log_size([ack]))
@@ -430,16 +444,25 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
         _, peer = self._peer(context)
         window = self._flow.window
         credits = _Credits(granted=window)
-        inbox: asyncio.Queue[exchange_service_pb2.SubmitStreamRequest | _End | Exception]
-        inbox = asyncio.Queue()
+        inbox: asyncio.Queue[_Checking | _End | Exception] = asyncio.Queue()
+        checks: set[asyncio.Task[Submission]] = set()
+
+        def check(request: exchange_service_pb2.SubmitStreamRequest) -> _Checking:
+            # The intake of each batch starts as soon as it arrives (on the intake workers, in
+            # parallel), so checking the next batches overlaps this one's append and answer.
+            task = asyncio.create_task(self._check_batch(request, peer))
+            checks.add(task)
+            task.add_done_callback(checks.discard)
+            return _Checking(request, task)
+
         yield self._flow_control(window)
         # Reading runs beside processing, so batches that arrive while a group commits are
-        # queued and form the next group.
-        reader = asyncio.create_task(self._read_stream(request_iterator, inbox, credits))
+        # queued (and checked) and form the next group.
+        reader = asyncio.create_task(self._read_stream(request_iterator, inbox, credits, check))
         try:
             ended = False
             while not ended:
-                group: list[exchange_service_pb2.SubmitStreamRequest] = []
+                group: list[_Checking] = []
                 failure: Exception | None = None
                 item = await inbox.get()
                 while True:
@@ -454,7 +477,7 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
                         break
                     item = inbox.get_nowait()
                 if group:
-                    results = await self._commit_group(group, peer)
+                    results = await self._commit_group(group)
                     # Credits come back as results go out: the client may send one new batch
                     # per result it has received.
                     credits.granted += len(group)
@@ -465,15 +488,18 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
                     raise failure
         finally:
             reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
+            for task in list(checks):
+                task.cancel()
+            await asyncio.gather(reader, *checks, return_exceptions=True)
 
     async def _read_stream(
         self,
         requests: AsyncIterator[exchange_service_pb2.SubmitStreamRequest],
-        inbox: asyncio.Queue[exchange_service_pb2.SubmitStreamRequest | _End | Exception],
+        inbox: asyncio.Queue[_Checking | _End | Exception],
         credits: _Credits,
+        check: Callable[[exchange_service_pb2.SubmitStreamRequest], _Checking],
     ) -> None:
-        """Queue requests in order, checking the protocol; stop at the first violation."""
+        """Queue requests in order, their checks started; stop at the first protocol violation."""
         expected = 1
         try:
             async for request in requests:
@@ -496,7 +522,7 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
                     )
                     return
                 expected += 1
-                inbox.put_nowait(request)
+                inbox.put_nowait(check(request))
             inbox.put_nowait(_END)
         except Exception as exc:  # undecodable or oversize message, broken transport
             inbox.put_nowait(exc)
@@ -516,33 +542,40 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
                 reason="BATCH_TOO_LARGE",
             )
 
+    async def _check_batch(
+        self, request: exchange_service_pb2.SubmitStreamRequest, peer: NodeInfo
+    ) -> Submission:
+        """The intake of one streamed batch, within the flow-control limits."""
+        self._check_batch_request(request)
+        # Re-serialized for the intake: sound for the reasons given in _prepare.
+        submission = await self._intake.batch(
+            request.sealed_batch.SerializeToString(),
+            peer=peer.node_id,
+            request_id=self._request_id(request.request_id),
+        )
+        if len(submission.entries) > self._flow.max_batch_items:
+            raise LimitExceeded(
+                f"batch of {len(submission.entries)} items exceeds the granted "
+                f"{self._flow.max_batch_items}",
+                reason="BATCH_TOO_LARGE",
+            )
+        return submission
+
     async def _commit_group(
-        self, group: Sequence[exchange_service_pb2.SubmitStreamRequest], peer: NodeInfo
+        self, checking: Sequence[_Checking]
     ) -> list[exchange_service_pb2.BatchResult]:
-        """Check every batch of ``group``, log the accepted ones in one append, answer each."""
+        """Await every batch's check, log the accepted ones in one append, answer each."""
+        group = [c.request for c in checking]
         outcomes: list[bytes | CreditlinkError | None] = [None] * len(group)
+        checked = await asyncio.gather(*(c.task for c in checking), return_exceptions=True)
         accepted: list[tuple[int, Submission]] = []
-        for position, request in enumerate(group):
-            try:
-                self._check_batch_request(request)
-                # Re-serialized for the intake: sound for the reasons given in _prepare.
-                submission = self._intake.batch(
-                    request.sealed_batch.SerializeToString(),
-                    peer=peer.node_id,
-                    request_id=self._request_id(request.request_id),
-                )
-                if len(submission.entries) > self._flow.max_batch_items:
-                    raise LimitExceeded(
-                        f"batch of {len(submission.entries)} items exceeds the granted "
-                        f"{self._flow.max_batch_items}",
-                        reason="BATCH_TOO_LARGE",
-                    )
-            except CreditlinkError as exc:
-                outcomes[position] = exc
+        for position, verdict in enumerate(checked):
+            if isinstance(verdict, Submission):
+                accepted.append((position, verdict))
+            elif isinstance(verdict, CreditlinkError):
+                outcomes[position] = verdict
             else:
-                accepted.append((position, submission))
-            # The intake is CPU work on the event loop; between batches, let other calls run.
-            await asyncio.sleep(0)
+                raise verdict  # not a verdict on the batch: a bug or cancellation
         size = 0
         for members in _rounds(accepted):
             try:
@@ -584,7 +617,7 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
             reads.require_any_read()
             return reads.readable_kinds
         for kind in requested:
-            reads.require_read(kind)
+            reads.require_some_read(kind)
         return frozenset(requested)
 
     async def Subscribe(  # noqa: N802 - the contract's method name
@@ -592,7 +625,8 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
     ) -> AsyncIterator[exchange_service_pb2.SubscribeResponse]:
         """Entries in log order from ``request.cursor``; live unless ``stop_at_head``."""
         trust, peer = self._peer(context)
-        kinds = self._subscribed_kinds(request.kinds, Permissions(trust, peer))
+        reads = Permissions(trust, peer)
+        kinds = self._subscribed_kinds(request.kinds, reads)
         # The store filters by kind; every kind at all needs no filter (a plain range scan).
         wanted = None if kinds >= STATEMENT_KINDS else kinds
         builder = _EntryBuilder(self._store)
@@ -608,7 +642,7 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
                     reason="CURSOR_BEYOND_LOG",
                 )
             if cursor < head.size:
-                async for entry in self._entries(builder, cursor, head.size, wanted):
+                async for entry in self._entries(builder, cursor, head.size, wanted, reads):
                     yield exchange_service_pb2.SubscribeResponse(entry=entry)
                 # Every catch-up ends with a progress message: it moves the cursor past
                 # entries filtered out at the end, and its checkpoint covers everything just
@@ -639,16 +673,29 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
         )
 
     async def _entries(
-        self, builder: _EntryBuilder, start: int, end: int, kinds: frozenset[str] | None
+        self,
+        builder: _EntryBuilder,
+        start: int,
+        end: int,
+        kinds: frozenset[str] | None,
+        reads: Permissions,
     ) -> AsyncIterator[log_pb2.LogEntry]:
-        """Entries of ``kinds`` in ``[start, end)``, a page at a time."""
+        """Entries of ``kinds`` in ``[start, end)`` that ``reads`` opens, a page at a time.
+
+        Entries a scoped grant does not cover are skipped like entries of other kinds: the
+        progress message that ends each catch-up moves the cursor past them.
+        """
+        everywhere = reads.fully_readable_kinds
         position = start
         while position < end:
             rows = await self._store.read_entries(position, limit=self._page, kinds=kinds)
             for row in rows:
                 if row.leaf_index >= end:
                     return  # appended after the head was read: the next round takes them
-                yield await builder.entry(row)
+                if row.kind in everywhere or reads.may_read(
+                    row.kind, sender_node_id=row.sender_node_id, payload=row.payload
+                ):
+                    yield await builder.entry(row)
             if len(rows) < self._page:
                 return  # nothing more of these kinds up to the end of the log
             position = rows[-1].leaf_index + 1
@@ -697,7 +744,9 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
         row = await self._store.get_entry(leaf) if leaf < head.size else None
         if row is None:
             raise NotFound(f"no leaf {leaf} in a log of {head.size}", reason="LEAF_NOT_FOUND")
-        Permissions(trust, peer).require_read(row.kind, sender_node_id=row.sender_node_id)
+        Permissions(trust, peer).require_read(
+            row.kind, sender_node_id=row.sender_node_id, payload=row.payload
+        )
         size = request.tree_size or head.size
         if not leaf < size <= head.size:
             raise InvalidArgument(
@@ -759,7 +808,9 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
         row = await self._store.get_entry(message.first_leaf_index)
         if row is None:
             raise RuntimeError(f"message {request.message_id!r} has no first leaf in the log")
-        Permissions(trust, peer).require_read(row.kind, sender_node_id=message.sender_node_id)
+        Permissions(trust, peer).require_read(
+            row.kind, sender_node_id=message.sender_node_id, payload=row.payload
+        )
         return exchange_service_pb2.GetReceiptResponse(
             receipt=_envelope(message.receipt), leaf_index=message.first_leaf_index
         )

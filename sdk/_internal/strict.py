@@ -14,7 +14,7 @@ from google.protobuf.unknown_fields import UnknownFieldSet
 
 from creditlink.sdk.errors import InvalidEnvelope
 
-__all__ = ["has_unknown_fields", "parse_strict"]
+__all__ = ["has_unknown_fields", "parse_strict", "unknown_fields_in"]
 
 M = TypeVar("M", bound=Message)
 
@@ -33,12 +33,44 @@ def parse_strict(message_cls: type[M], data: bytes) -> M:
         raise InvalidEnvelope(
             f"payload is not a valid {message_cls.DESCRIPTOR.full_name}", reason="MALFORMED_PAYLOAD"
         ) from exc
-    if has_unknown_fields(message):
+    if unknown_fields_in(message, data):
         raise InvalidEnvelope(
             f"payload has fields unknown to {message_cls.DESCRIPTOR.full_name}",
             reason="MALFORMED_PAYLOAD",
         )
     return message
+
+
+def unknown_fields_in(message: Message, data: bytes) -> bool:
+    """Whether ``message``, just parsed from ``data``, holds unknown fields anywhere in its tree.
+
+    Fast path first (:func:`_canonical_without_unknown`); for encodings a re-serialization does
+    not reproduce byte for byte (another implementation's field order, unpacked repeated
+    scalars, ...) the parsed tree is walked. When the answer is False, ``message`` is intact;
+    when it is True, ``message`` may have lost its unknown fields (it is being refused anyway).
+    """
+    if _canonical_without_unknown(message, data):
+        return False
+    # The fast path dropped the unknown fields from ``message``: walk a fresh parse.
+    fresh = type(message)()
+    fresh.ParseFromString(data)
+    if has_unknown_fields(fresh):
+        return True
+    message.CopyFrom(fresh)
+    return False
+
+
+def _canonical_without_unknown(message: Message, data: bytes) -> bool:
+    """Whether ``data`` is exactly ``message`` re-serialized once unknown fields are dropped.
+
+    If it is, ``data`` holds no unknown field: the re-serialization contains only known fields,
+    and bytes equal to it parse to the same message, so nothing was dropped. Senders that
+    serialize deterministically (every CXP SDK does) take this path, which runs in the protobuf
+    runtime's C code instead of walking the tree in Python (about 3 µs instead of 20 µs for a
+    credit record).
+    """
+    message.DiscardUnknownFields()
+    return message.SerializeToString(deterministic=True) == data
 
 
 def has_unknown_fields(message: Message) -> bool:

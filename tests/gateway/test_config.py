@@ -358,3 +358,17 @@ def test_write_config_round_trip(tmp_path: Path) -> None:
     write_config(path, plain)
     assert "[upstream]" not in path.read_text()
     assert load_config(path, env={}) == plain
+
+
+def test_intake_workers_default_to_one_per_cpu_and_can_be_set(tmp_path: Path) -> None:
+    assert load_config(None, env=NODE).intake_workers is None  # the node picks one per CPU
+    assert load_config(None, env={**NODE, "CREDITLINK_INTAKE_WORKERS": "0"}).intake_workers == 0
+    assert load_config(_toml(tmp_path, "intake_workers = 3\n" + FILE), env={}).intake_workers == 3
+    with pytest.raises(ConfigError, match="INTAKE_WORKERS: must be between 0 and 64"):
+        load_config(None, env={**NODE, "CREDITLINK_INTAKE_WORKERS": "-1"})
+    with pytest.raises(ConfigError, match="intake_workers"):
+        load_config(None, env=NODE, overrides={"intake_workers": 65})
+    config = load_config(None, env=NODE, overrides={"intake_workers": 2})
+    path = tmp_path / "written.toml"
+    write_config(path, config)
+    assert load_config(path, env={}).intake_workers == 2

@@ -202,6 +202,42 @@ async def test_forwarded_to_the_other_recipient_with_its_receipt(federation: Fed
     assert status.receipt == row.receipt
 
 
+async def test_two_hops_through_the_hub_to_a_client_that_reads_it_there(
+    federation: Federation,
+) -> None:
+    """Zhejiang's operator -> Zhejiang -> hub -> the hub's client (no endpoint) via Subscribe.
+
+    The client lists no endpoint, so Zhejiang's next hop toward it is its upstream, the hub
+    (a named recipient: no opaque relay); the hub, with no upstream, is the last hop and the
+    client reads the message from the hub's log (CXP-API-009/010).
+    """
+    client = federation.operator(HUB)  # a client of the hub: no endpoint in the bundle
+    message_id = await submit(federation, [ZJ, HUB, client.node_id])
+    await until(lambda: delivered(federation, message_id))
+    (row,) = await federation.nodes[ZJ].store.outbox_status(message_id)
+    assert row.destination == HUB  # one hop toward both the hub and its client
+    assert row.receipt is not None
+    assert receipt_of(row.receipt, federation, HUB).message_id == message_id
+    # The hub logged it and queued nothing further: its client reads it there.
+    assert await federation.nodes[HUB].store.outbox_status(message_id) == []
+    stub = federation.stub(HUB, client)
+    statements: list[statement_pb2.Statement] = []
+    request = exchange_service_pb2.SubscribeRequest(cursor=0, stop_at_head=True)
+    async for response in stub.Subscribe(request, timeout=10):
+        if response.HasField("entry"):
+            envelope = dsse.Envelope.from_proto(response.entry.envelope)
+            statements.append(statement_pb2.Statement.FromString(envelope.payload))
+            signer = statements[-1].header.sender_node_id
+            keys = federation.directory.trust_bundle.signing_keys(
+                signer, kind="record", at=datetime.now(UTC)
+            )
+            dsse.verify(envelope, keys=keys, expected_type=envelope.payload_type)  # end to end
+    (got,) = [s for s in statements if s.header.message_id == message_id]
+    assert got.header.sender_node_id == federation.operator(ZJ).node_id
+    assert client.node_id in got.header.recipient_node_ids
+    assert message_id not in await logged_ids(federation, GD)
+
+
 async def test_a_message_for_this_node_only_is_not_forwarded(federation: Federation) -> None:
     message_id = await submit(federation, [ZJ])
     assert await federation.nodes[ZJ].store.outbox_status(message_id) == []
@@ -285,8 +321,9 @@ def _hops(
     reachable: set[str] | None = None,
     upstream: str | None = HUB,
 ) -> list[str]:
-    members = {HUB, ZJ, GD, "sc-510000"}
-    bundle = _Bundle(members if reachable is None else reachable, members)
+    members = {HUB, ZJ, GD, "sc-510000", "cn-hub-operator"}
+    listed = members - {"cn-hub-operator"}  # a client: no endpoint
+    bundle = _Bundle(listed if reachable is None else reachable, members)
     return next_hops(
         node_id=node,
         peer=peer,
@@ -313,17 +350,20 @@ def test_no_opaque_relay_the_upstream_must_be_a_recipient() -> None:
         _hops([ZJ, GD], reachable={HUB, ZJ})
     assert caught.value.reason == "UNROUTABLE_RECIPIENT"
     with pytest.raises(FailedPrecondition):
-        _hops([ZJ, GD], reachable={HUB, ZJ}, upstream=None)
-    with pytest.raises(FailedPrecondition):
         _hops([ZJ, "xx-000000"])  # not a member of the federation
+
+
+def test_without_an_upstream_a_recipient_without_endpoint_reads_it_here() -> None:
+    """CXP-API-009: the hub is the last hop toward its clients (they list no endpoint)."""
+    assert _hops([ZJ, GD], reachable={HUB, ZJ}, upstream=None) == []
+    assert _hops([HUB, "cn-hub-operator"], node=HUB, peer=ZJ, upstream=None) == []
 
 
 def test_a_relay_forwards_only_what_the_previous_hop_could_not_deliver() -> None:
     # The hub got it from Zhejiang (the signer is zj's operator): Guangdong lists an endpoint,
     # so Zhejiang delivered it there itself; the hub forwards nothing.
     assert _hops([ZJ, GD, HUB], node=HUB, peer=ZJ, upstream=None) == []
-    # Guangdong lists no endpoint: the hub cannot reach it either (it has no upstream).
-    with pytest.raises(FailedPrecondition):
-        _hops([ZJ, GD, HUB], node=HUB, peer=ZJ, reachable={HUB, ZJ}, upstream=None)
+    # Guangdong lists no endpoint: it reads the message at the hub, the last hop.
+    assert _hops([ZJ, GD, HUB], node=HUB, peer=ZJ, reachable={HUB, ZJ}, upstream=None) == []
     # A recipient of the relayed message never sends it back to the relay or the signer.
     assert _hops([ZJ, GD], node=GD, peer=ZJ) == []

@@ -551,3 +551,23 @@ def test_unknown_fields_deep_in_the_tree_are_rejected() -> None:
     assert err.value.reason == "MALFORMED_PAYLOAD"
     with pytest.raises(InvalidEnvelope):
         parse_strict(trust_pb2.TrustBundle, b"\x0a\x05ab")  # truncated
+
+
+def test_strict_parse_accepts_a_non_canonical_encoding_without_unknown_fields() -> None:
+    """CXP-ENV-007: field order is the sender's business; only unknown fields are refused.
+
+    The fast path (bytes equal to the deterministic re-serialization) does not apply to these
+    encodings, so the tree walk decides.
+    """
+    bundle = trust_pb2.TrustBundle(federation_id="f", version=3)
+    canonical = bundle.SerializeToString(deterministic=True)
+    reordered = trust_pb2.TrustBundle(version=3).SerializeToString()
+    reordered += trust_pb2.TrustBundle(federation_id="f").SerializeToString()
+    assert reordered != canonical
+    assert parse_strict(trust_pb2.TrustBundle, reordered) == bundle
+    # The same reordering with an unknown field (number 99) hidden in it is still refused.
+    with pytest.raises(InvalidEnvelope) as err:
+        parse_strict(trust_pb2.TrustBundle, reordered + b"\x98\x06\x01")
+    assert err.value.reason == "MALFORMED_PAYLOAD"
+    with pytest.raises(InvalidEnvelope):
+        parse_strict(trust_pb2.TrustBundle, b"\x98\x06\x01" + canonical)

@@ -1056,3 +1056,28 @@ def test_update_chain_is_bounded() -> None:
         with pytest.raises(InvalidTrustBundle) as info:
             V1.verify_update_chain(chain[: limit + 1], now=NOW)
     assert info.value.reason == "TRUST_BUNDLE_CHAIN_TOO_LONG"
+
+
+def test_a_bundle_pickles_to_an_equal_bundle_parsed_once_per_process() -> None:
+    """A gateway hands its verified bundle to its intake worker processes by pickling."""
+    import pickle
+
+    from creditlink.sdk import trust as trust_module
+
+    bundle = V1
+    data = pickle.dumps(bundle)
+    trust_module._RESTORED.clear()
+    copy = pickle.loads(data)
+    assert copy is not bundle
+    assert (copy.digest, copy.version, copy.node_ids) == (
+        bundle.digest,
+        bundle.version,
+        bundle.node_ids,
+    )
+    for node_id in bundle.node_ids:
+        assert copy.node(node_id) == bundle.node(node_id)
+    assert pickle.loads(data) is copy  # restored once, then reused
+    tampered = data.replace(bundle.digest, bytes(32))
+    trust_module._RESTORED.clear()
+    with pytest.raises(ValueError, match="digest"):
+        pickle.loads(tampered)

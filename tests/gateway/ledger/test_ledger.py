@@ -7,6 +7,7 @@ would check it. Covers CXP-LOG-001, CXP-LOG-008, CXP-LOG-010.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 from collections.abc import AsyncIterator
@@ -256,3 +257,61 @@ def test_a_submission_is_forwarded_once_per_destination() -> None:
     twice = [Forward(destination="cn-hub", request_id=f"r{i}", sealed=b"s") for i in range(2)]
     with pytest.raises(ValueError, match="once"):
         dataclasses.replace(single(1), forward=twice)
+
+
+# --- group commit of single submissions (append_one) -----------------------------------------
+
+
+async def test_concurrent_single_submissions_share_commits(ledger: Ledger, store: Store) -> None:
+    """Calls that arrive while an append runs go together in the next one (group commit)."""
+    acks = await asyncio.gather(*(ledger.append_one(single(i)) for i in range(60)))
+    assert all(a.error is None and not a.duplicate for a in acks)
+    assert sorted(a.first_leaf_index for a in acks) == list(range(60))
+    assert (await store.head()).size == 60
+    # One checkpoint per append: fewer checkpoints than calls means calls shared commits.
+    sizes = {_receipt(a.receipt).checkpoint.size for a in acks}
+    assert len(sizes) < 60
+    # Each receipt still proves its own leaf under its own checkpoint.
+    for i, ack in enumerate(acks):
+        checkpoint = verify_checkpoint(
+            _receipt(ack.receipt).checkpoint.note, verifier=NOTE.verifier, origin=ORIGIN
+        )
+        proof = await ledger.inclusion_proof(ack.first_leaf_index, checkpoint.size)
+        verify_inclusion(
+            leaf_hash=leaf_hash(pae(TYPE, f"record {i}".encode())),
+            index=ack.first_leaf_index,
+            tree_size=checkpoint.size,
+            proof=proof,
+            root=checkpoint.root_hash,
+        )
+
+
+async def test_a_concurrent_retry_gets_the_original_receipt(ledger: Ledger, store: Store) -> None:
+    """Two calls with one message id in flight together: one is logged, both get its receipt."""
+    first, second, replay = await asyncio.gather(
+        ledger.append_one(single(5)),
+        ledger.append_one(single(5)),
+        ledger.append_one(single(5, variant=b"other content")),
+    )
+    assert not first.duplicate
+    assert first.error is None
+    assert second.duplicate
+    assert second.receipt == first.receipt
+    assert replay.error is not None
+    assert replay.error.reason == "REPLAYED_MESSAGE"
+    assert (await store.head()).size == 1
+
+
+async def test_a_caller_that_gives_up_does_not_stop_the_group(ledger: Ledger, store: Store) -> None:
+    """A cancelled waiter leaves the others acknowledged; its submission may still be logged."""
+    tasks = [asyncio.create_task(ledger.append_one(single(i))) for i in range(10)]
+    await asyncio.sleep(0)
+    tasks[3].cancel()
+    done = await asyncio.gather(*tasks, return_exceptions=True)
+    assert isinstance(done[3], asyncio.CancelledError)
+    assert all(
+        not isinstance(d, BaseException) and d.error is None for i, d in enumerate(done) if i != 3
+    )
+    assert (await store.head()).size in (9, 10)
+    again = await ledger.append_one(single(3))  # a retry of the cancelled call is answered
+    assert again.error is None

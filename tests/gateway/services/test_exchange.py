@@ -863,3 +863,50 @@ async def test_insecure_dev_mode_names_the_caller_by_header(
                 error = await expect_error(stub.Submit(request, metadata=metadata))
                 assert error.code() is grpc.StatusCode.UNAUTHENTICATED
                 assert error_info(error).reason == reason
+
+
+async def test_a_scoped_read_grant_opens_only_the_entries_within_its_scope(
+    gateway: Gateway, federation: DevFederation, corpus: list[Submission]
+) -> None:
+    """CXP-TRUST-031: READ within ``region:330000`` opens Zhejiang's entries, not Guangdong's."""
+    hub = federation.node(HUB).credentials
+    gd = federation.node("gd-440000").credentials
+    intake = Intake(node_id=HUB, trust=lambda: hub.trust_bundle, sealing_keys=[hub.sealing_key])
+    guangdong = penalty_record(
+        uscc="91440300MA5FTBUJ48", region="440300", authority_uscc="11440300MB2C920853"
+    )
+    from_gd = intake.single(
+        sealed_single(gd, HUB, statement("gd-440000", [HUB], guangdong)), peer="gd-440000"
+    )
+    await load(gateway, [corpus[0], from_gd, corpus[1]])
+    cert, key = issue_client_cert(gateway.federation, "zj-330000-reader")
+    gateway.trust.bundle = next_bundle(
+        gateway.federation,
+        gateway.trust(),
+        lambda b: (
+            b.add_node(
+                "zj-330000-reader",
+                region_code="330000",
+                kind=NodeKind.CLIENT,
+                tls_spki_sha256=[spki_sha256(cert)],
+            ),
+            b.add_permission(
+                "zj-330000-reader", Action.READ, kinds=["record"], scopes=["region:330000"]
+            ),
+        ),
+    )
+    async with gateway.channel(channel_credentials(gateway.federation, cert, key)) as channel:
+        stub = ExchangeServiceStub(channel)
+        entries, progress = await collect(stub, pb.SubscribeRequest(stop_at_head=True))
+        assert [e.leaf_index for e in entries] == [0, 2]
+        assert progress[-1].next_cursor == 3  # past the entry it may not see
+        receipt = await stub.GetReceipt(pb.GetReceiptRequest(message_id=corpus[0].message_id))
+        assert receipt.leaf_index == 0
+        error = await expect_error(
+            stub.GetReceipt(pb.GetReceiptRequest(message_id=from_gd.message_id))
+        )
+        assert error_info(error).reason == "PERMISSION_DENIED_READ"
+        error = await expect_error(
+            collect(stub, pb.SubscribeRequest(kinds=["name-list-entry"], stop_at_head=True))
+        )
+        assert error_info(error).reason == "PERMISSION_DENIED_READ"
