@@ -14,7 +14,9 @@ checkpoint's.
 The outbox (messages waiting to be forwarded, docs/outbox.md) is not exposed over gRPC: it is
 read from the node's store, on the node's host, when ``--data-dir`` (the SQLite store
 ``DIR/store.sqlite3``) or ``--store URL`` names it, and reported per destination: depth, age of
-the oldest waiting message, failed messages. Without either it is ``n/a``.
+the oldest waiting message, failed messages. Without either it is ``n/a``. The same store gives
+the feed follower's position per upstream followed (docs/feed.md): the next leaf of the
+upstream's log to read, and the size of the last upstream checkpoint proven consistent.
 
 The node is the one the trust bundle lists at ``--target`` (default: the first endpoint in the
 credentials' manifest); when no node lists that address, the checkpoint's origin selects it,
@@ -51,8 +53,10 @@ from creditlink.v1 import exchange_service_pb2, exchange_service_pb2_grpc
 
 __all__ = [
     "CheckpointStatus",
+    "FeedPosition",
     "NodeStatus",
     "OutboxQueue",
+    "feed_status",
     "node_status",
     "outbox_status",
     "register",
@@ -131,6 +135,18 @@ class OutboxQueue:
 
 
 @dataclass
+class FeedPosition:
+    """Where the node's mirror of one upstream's log stands (``Store.feed_cursors``)."""
+
+    #: The next leaf of the upstream's log to read: every leaf before it was mirrored or skipped.
+    cursor: int
+    #: Size of the last upstream checkpoint proven consistent.
+    checkpoint_size: int
+    #: Seconds since the cursor last moved.
+    age_seconds: float
+
+
+@dataclass
 class NodeStatus:
     """What ``creditlink status`` reports."""
 
@@ -142,6 +158,8 @@ class NodeStatus:
     #: store was not given.
     outbox: dict[str, OutboxQueue] | None = None
     problems: list[str] = field(default_factory=list)
+    #: Per upstream followed; ``None`` (not printed) when the store was not given.
+    feed: dict[str, FeedPosition] | None = None
 
     @property
     def ok(self) -> bool:
@@ -270,6 +288,21 @@ async def outbox_status(store_url: str, *, now: datetime | None = None) -> dict[
     }
 
 
+async def feed_status(store_url: str, *, now: datetime | None = None) -> dict[str, FeedPosition]:
+    """The feed follower's position per upstream in the store at ``store_url``."""
+    now = now or datetime.now(UTC)
+    async with open_store(store_url) as store:
+        cursors = await store.feed_cursors()
+    return {
+        c.origin_node_id: FeedPosition(
+            cursor=c.next_leaf_index,
+            checkpoint_size=c.checkpoint_size,
+            age_seconds=max(0.0, (now - c.updated_at).total_seconds()),
+        )
+        for c in cursors
+    }
+
+
 def _health_check(
     channel: grpc.Channel,
 ) -> grpc.UnaryUnaryMultiCallable[health_pb2.HealthCheckRequest, health_pb2.HealthCheckResponse]:
@@ -313,6 +346,15 @@ def _print_text(status: NodeStatus) -> None:
             lines.append(
                 f"{label} {destination}: depth {queue.depth}, oldest {age}, failed {queue.failed}"
             )
+    if status.feed is not None:
+        if not status.feed:
+            lines.append("feed        : none (no upstream followed yet)")
+        for number, (origin, position) in enumerate(status.feed.items()):
+            label = "feed        :" if number == 0 else "             "
+            lines.append(
+                f"{label} {origin}: cursor {position.cursor}, proven checkpoint size "
+                f"{position.checkpoint_size}, moved {position.age_seconds:.1f} s ago"
+            )
     lines += [f"problem     : {problem}" for problem in status.problems]
     print("\n".join(lines))
 
@@ -352,6 +394,10 @@ def _run(args: argparse.Namespace) -> int:
             status.outbox = asyncio.run(outbox_status(store_url))
         except (CreditlinkError, OSError, ValueError) as exc:
             status.problems.append(f"outbox: {exc}")
+        try:
+            status.feed = asyncio.run(feed_status(store_url))
+        except (CreditlinkError, OSError, ValueError) as exc:
+            status.problems.append(f"feed: {exc}")
     if args.json:
         out = asdict(status)
         out["log_size"] = status.log_size

@@ -21,7 +21,17 @@ Series (all prefixed ``creditlink_``):
 ``outbox_depth``                            gauge      messages waiting to be forwarded
 ``outbox_oldest_age_seconds``               gauge      age of the oldest waiting message
 ``node_info{node_id,version}``              gauge      always 1; labels identify the node
+``feed_entries_received_total{origin,kind}`` counter   entries mirrored from the upstream
+``feed_entries_rejected_total{origin,reason}`` counter entries or checkpoints refused
+``feed_failures_total{stream,reason}``      counter    failed upstream streams (reconnects)
+``feed_cursor{origin}``                     gauge      next leaf of the upstream's log to read
+``feed_lag{origin}``                        gauge      upstream log size minus the cursor
+``trust_bundle_version``                    gauge      version of the bundle the node runs on
+``trust_bundle_rejected_total{reason}``     counter    trust bundle updates refused
 ==========================================  =========  =====================================
+
+The ``feed_*`` series other than ``feed_subscribers`` belong to the
+:class:`~creditlink.gateway.feed.FeedFollower` of a node with an upstream.
 """
 
 from __future__ import annotations
@@ -118,6 +128,7 @@ class GatewayMetrics:
             "Age of the oldest message waiting in the outbox (0 when none waits).",
             registry=self.registry,
         )
+        self._init_feed_follower()
         info = Gauge(
             "creditlink_node_info",
             "Always 1; the labels name the node and the creditlink version.",
@@ -152,6 +163,76 @@ class GatewayMetrics:
     def render(self) -> bytes:
         """The registry in the Prometheus text exposition format."""
         return generate_latest(self.registry)
+
+    # -- the feed follower and the trust bundle (gateway/feed) --------------------------------
+
+    def _init_feed_follower(self) -> None:
+        self.feed_received = Counter(
+            "creditlink_feed_entries_received",
+            "Entries of the upstream's log verified and mirrored, by origin node and kind.",
+            ("origin", "kind"),
+            registry=self.registry,
+        )
+        self.feed_rejected = Counter(
+            "creditlink_feed_entries_rejected",
+            "Entries or checkpoints from the upstream refused, by origin node and reason.",
+            ("origin", "reason"),
+            registry=self.registry,
+        )
+        self.feed_failures = Counter(
+            "creditlink_feed_failures",
+            "Upstream streams that failed (Subscribe, WatchTrustBundle), by reason.",
+            ("stream", "reason"),
+            registry=self.registry,
+        )
+        self.feed_cursor = Gauge(
+            "creditlink_feed_cursor",
+            "Next leaf of the origin's log the feed follower reads (all before it mirrored).",
+            ("origin",),
+            registry=self.registry,
+        )
+        self.feed_lag = Gauge(
+            "creditlink_feed_lag",
+            "Leaves of the origin's log not yet read: its latest signed size minus the cursor.",
+            ("origin",),
+            registry=self.registry,
+        )
+        self.trust_bundle_version = Gauge(
+            "creditlink_trust_bundle_version",
+            "Version of the trust bundle the node currently runs on.",
+            registry=self.registry,
+        )
+        self.trust_bundle_rejected = Counter(
+            "creditlink_trust_bundle_rejected",
+            "Trust bundle updates refused (not installed), by reason.",
+            ("reason",),
+            registry=self.registry,
+        )
+
+    def observe_feed_entries(self, origin: str, kind: str, count: int = 1) -> None:
+        """Count ``count`` entries of ``kind`` mirrored from ``origin``."""
+        self.feed_received.labels(origin=origin, kind=kind).inc(count)
+
+    def observe_feed_rejection(self, origin: str, reason: str) -> None:
+        """Count one entry or checkpoint from ``origin`` refused for ``reason``."""
+        self.feed_rejected.labels(origin=origin, reason=reason).inc()
+
+    def observe_feed_failure(self, stream: str, reason: str) -> None:
+        """Count one failed upstream stream (``subscribe`` or ``trust_bundle``)."""
+        self.feed_failures.labels(stream=stream, reason=reason).inc()
+
+    def set_feed_position(self, origin: str, *, cursor: int, upstream_size: int) -> None:
+        """Record the follower's cursor in ``origin``'s log and the lag behind its size."""
+        self.feed_cursor.labels(origin=origin).set(cursor)
+        self.feed_lag.labels(origin=origin).set(max(0, upstream_size - cursor))
+
+    def set_trust_bundle_version(self, version: int) -> None:
+        """Record the version of the trust bundle the node runs on."""
+        self.trust_bundle_version.set(version)
+
+    def observe_trust_bundle_rejection(self, reason: str) -> None:
+        """Count one trust bundle update refused for ``reason``."""
+        self.trust_bundle_rejected.labels(reason=reason).inc()
 
 
 class MetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]

@@ -26,6 +26,10 @@ What :meth:`GatewayNode.start` builds, in order:
    pending in the store, is woken after each append that queued something and stopped (letting
    attempts in flight finish) by :meth:`GatewayNode.stop`. A node in ``insecure_dev`` mode
    forwards nothing: its peers could not tell who is calling.
+7. with an ``upstream`` (and not ``insecure_dev``), the
+   :class:`~creditlink.gateway.feed.FeedFollower`, which mirrors the upstream's name lists and
+   measure lists into the store and installs each new trust bundle version it verifies
+   (:meth:`GatewayNode.install_trust_bundle`; docs/feed.md). ``FeedOptions`` sets what it follows.
 
 Transport. TLS always, and every connection must present a client certificate issued by the
 federation's CA (mutual TLS): TLS is negotiated per connection, before gRPC knows which method
@@ -43,11 +47,12 @@ only.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Self
+from typing import TYPE_CHECKING, Any, Final, Self
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -59,14 +64,29 @@ from grpc_reflection.v1alpha import reflection
 from creditlink.gateway.auth import DEV_PEER_HEADER, insecure_dev_peer_identity, peer_identity
 from creditlink.gateway.config import GatewayConfig
 from creditlink.gateway.errors import ErrorInterceptor
+from creditlink.gateway.feed import FeedFollower, FeedOptions
 from creditlink.gateway.intake import Intake
 from creditlink.gateway.ledger import Ledger
 from creditlink.gateway.metrics import GatewayMetrics, MetricsInterceptor, MetricsServer
-from creditlink.gateway.outbox import Forwarder, endpoints_from_credentials
+from creditlink.gateway.outbox import Endpoint, Forwarder, endpoints_from_credentials
 from creditlink.gateway.ratelimit import RateLimiter, RateLimitInterceptor
 from creditlink.gateway.store import Store, open_store
-from creditlink.sdk.credentials import Credentials, Role
-from creditlink.sdk.errors import CreditlinkError, Unauthenticated
+from creditlink.gateway.workers import (
+    InlineIntake,
+    IntakeRunner,
+    IntakeWorkers,
+    WorkerSettings,
+    auto_worker_count,
+)
+from creditlink.sdk.credentials import (
+    SEALING_KEY,
+    Credentials,
+    InvalidCredentials,
+    Role,
+    update_trust_bundle,
+)
+from creditlink.sdk.envelope import Envelope
+from creditlink.sdk.errors import CreditlinkError, InvalidTrustBundle, Unauthenticated
 from creditlink.sdk.trust import TrustBundle
 from creditlink.v1 import (
     exchange_service_pb2,
@@ -74,6 +94,9 @@ from creditlink.v1 import (
     federation_service_pb2,
     federation_service_pb2_grpc,
 )
+
+if TYPE_CHECKING:
+    from creditlink.gateway.services.federation import FederationServicer
 
 __all__ = [
     "DEV_PEER_HEADER",
@@ -170,6 +193,7 @@ class GatewayNode:
         credentials: Credentials,
         *,
         forwarding: ForwardingOptions | None = None,
+        feed: FeedOptions | None = None,
     ) -> None:
         if credentials.role is not Role.NODE or credentials.checkpoint_key is None:
             raise GatewayError(
@@ -195,10 +219,16 @@ class GatewayNode:
         self._forwarder: Forwarder | None = None
         self._trust_bundle = credentials.trust_bundle
         self.metrics = GatewayMetrics(node_id=config.node_id)
+        self.metrics.set_trust_bundle_version(self._trust_bundle.version)
+        self._feed_options = feed or FeedOptions()
+        self._feed: FeedFollower | None = None
+        self._federation: FederationServicer | None = None
+        self._trust_lock: asyncio.Lock | None = None
         self._store: Store | None = None
         self._ledger: Ledger | None = None
         self._running: _Running | None = None
         self._serving = False
+        self._intake: IntakeRunner | None = None
 
     # -- identity and addresses ------------------------------------------------------------
 
@@ -257,6 +287,11 @@ class GatewayNode:
         return self._forwarder
 
     @property
+    def feed_follower(self) -> FeedFollower | None:
+        """The node's feed follower (once started, with an upstream and not ``insecure_dev``)."""
+        return self._feed
+
+    @property
     def serving(self) -> bool:
         """Whether the node accepts calls (False before start and while draining)."""
         return self._serving
@@ -291,6 +326,7 @@ class GatewayNode:
         await store.open()
         server: grpc.aio.Server | None = None
         metrics_server: MetricsServer | None = None
+        forwarder: Forwarder | None = None
         try:
             signer = creds.checkpoint_key
             assert signer is not None  # checked in __init__
@@ -303,15 +339,15 @@ class GatewayNode:
             )
             await ledger.ensure_checkpoint()
             self.metrics.set_log_size((await store.head()).size)
-            intake = Intake(
-                node_id=config.node_id,
-                trust=self.trust,
-                sealing_keys=[creds.sealing_key],
-                upstream=config.upstream.node_id if config.upstream is not None else None,
-            )
+            intake = self._new_intake()
+            await intake.start()
+            self._intake = intake
             self._store, self._ledger = store, ledger
             forwarder = None if config.insecure_dev else self._new_forwarder(store)
             self._forwarder = forwarder
+            # Followers of an upstream only: a plaintext node could not prove who it is.
+            if config.upstream is not None and not config.insecure_dev:
+                self._feed = self._new_feed_follower(store)
 
             server = grpc.aio.server(
                 interceptors=self._interceptors(), options=self._server_options()
@@ -341,10 +377,15 @@ class GatewayNode:
                 ) from exc
             if forwarder is not None:
                 await forwarder.start()
+            if self._feed is not None:
+                await self._feed.start()
             for name in ("", *SERVICE_NAMES):
                 await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         except BaseException:
             # Undo whatever got started, so a failed start leaves no port bound, store open.
+            if self._feed is not None:
+                await self._feed.stop()
+                self._feed = None
             if forwarder is not None:
                 await forwarder.stop(grace=0)
             self._forwarder = None
@@ -354,6 +395,9 @@ class GatewayNode:
                 await server.stop(None)
             self._store = self._ledger = None
             await store.close()
+            if self._intake is not None:
+                await self._intake.close()
+                self._intake = None
             raise
         self._running = _Running(
             server=server,
@@ -390,6 +434,10 @@ class GatewayNode:
             # Refuses new calls at once; cancels what is still running after `grace`.
             await running.server.stop(grace)
         finally:
+            # Before the store closes: a commit in flight completes or rolls back whole.
+            feed, self._feed = self._feed, None
+            if feed is not None:
+                await feed.stop()
             # After the server: calls that drained may have queued forwards; attempts in
             # flight finish (bounded by their deadline), the rest stays pending in the store.
             if running.forwarder is not None:
@@ -399,6 +447,9 @@ class GatewayNode:
             store, self._store, self._ledger = self._store, None, None
             if store is not None:
                 await store.close()
+            intake, self._intake = self._intake, None
+            if intake is not None:
+                await intake.close()
         _log.info("gateway stopped", extra={"node_id": self.node_id})
 
     async def wait_for_termination(self) -> None:
@@ -484,11 +535,38 @@ class GatewayNode:
             for destination in destinations:
                 forwarder.wake(destination)
 
+    def _new_intake(self) -> IntakeRunner:
+        """The intake, in worker processes unless ``intake_workers`` is 0 (gateway/workers)."""
+        config, creds = self._config, self._credentials
+        upstream = config.upstream.node_id if config.upstream is not None else None
+        workers = config.intake_workers
+        if workers is None:
+            workers = auto_worker_count()
+        if workers == 0:
+            return InlineIntake(
+                Intake(
+                    node_id=config.node_id,
+                    trust=self.trust,
+                    sealing_keys=[creds.sealing_key],
+                    upstream=upstream,
+                )
+            )
+        return IntakeWorkers(
+            WorkerSettings(
+                node_id=config.node_id,
+                sealing_key_path=creds.directory / SEALING_KEY,
+                upstream=upstream,
+            ),
+            processes=workers,
+            trust=self.trust,
+            clock=lambda: datetime.now(UTC),
+        )
+
     def _add_cxp_services(
         self,
         server: grpc.aio.Server,
         *,
-        intake: Intake,
+        intake: IntakeRunner,
         ledger: Ledger,
         store: Store,
         forwarder: Forwarder | None,
@@ -522,6 +600,77 @@ class GatewayNode:
             identify=identify,
         )
         federation_service_pb2_grpc.add_FederationServiceServicer_to_server(federation, server)
+        self._federation = federation  # told of each trust bundle installed
+
+    def _new_feed_follower(self, store: Store) -> FeedFollower:
+        upstream = self._config.upstream
+        assert upstream is not None  # only called with an upstream
+        return FeedFollower(
+            store=store,
+            upstream=upstream.node_id,
+            endpoint=Endpoint(
+                target=upstream.endpoint, credentials=self._credentials.channel_credentials()
+            ),
+            trust=self.trust,
+            install=self.install_trust_bundle,
+            options=self._feed_options,
+            metrics=self.metrics,
+        )
+
+    # -- trust bundle updates --------------------------------------------------------------
+
+    async def install_trust_bundle(self, envelope: Envelope) -> TrustBundle:
+        """Verify ``envelope`` as the next version of the node's trust bundle and adopt it.
+
+        1. It must be the next version of the bundle the node runs on
+           (:meth:`TrustBundle.verify_update`: the current roots' threshold and its own signed
+           it, same federation, version + 1, not expired).
+        2. It is written atomically to the credentials directory, roots re-pinned if they
+           rotated (:func:`~creditlink.sdk.credentials.update_trust_bundle`, which verifies it
+           again against the directory's bundle: a directory changed behind the node's back
+           refuses it).
+        3. Only then does the node use it: calls from now on are authenticated, authorized and
+           verified under it, and ``WatchTrustBundle`` callers are sent it.
+
+        Raises :class:`~creditlink.sdk.errors.InvalidTrustBundle` with the reason of the check
+        that failed (``TRUST_BUNDLE_SIGNATURE``, ``TRUST_BUNDLE_VERSION_GAP``, ...); nothing is
+        written or adopted then. Installs are serialized. The node's own TLS certificate and
+        keys are not changed: a bundle that no longer lists them is adopted with a warning.
+        """
+        if self._trust_lock is None:
+            # Made on first use, on the loop that runs the node.
+            self._trust_lock = asyncio.Lock()
+        async with self._trust_lock:
+            now = datetime.now(UTC)
+            updated = self._trust_bundle.verify_update(envelope, now=now)
+            try:
+                # File writes and an flock: off the event loop.
+                await asyncio.to_thread(
+                    update_trust_bundle, self._credentials.directory, envelope, now=now
+                )
+            except InvalidCredentials as exc:
+                raise InvalidTrustBundle(
+                    f"cannot install trust bundle version {updated.version} in "
+                    f"{self._credentials.directory}: {exc.message}",
+                    reason=exc.reason,
+                ) from exc
+            self._trust_bundle = updated
+            self.metrics.set_trust_bundle_version(updated.version)
+            if self._federation is not None:
+                self._federation.notify_trust_changed()
+        if self.node_id not in updated.node_ids or not updated.checkpoint_keys(
+            self.node_id, at=now
+        ):
+            _log.warning(
+                "trust bundle version %d no longer lists this node or its checkpoint key",
+                updated.version,
+                extra={"node_id": self.node_id},
+            )
+        _log.info(
+            "trust bundle installed",
+            extra={"node_id": self.node_id, "version": updated.version},
+        )
+        return updated
 
     async def _refresh_metrics(self) -> None:
         # Read the log size and the outbox from the store before each scrape: they are then

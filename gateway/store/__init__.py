@@ -29,6 +29,8 @@ from urllib.parse import unquote, urlsplit
 from creditlink.gateway.store.base import (
     BatchRow,
     EntryRow,
+    FeedCursor,
+    FeedEntry,
     LogHead,
     MessageRow,
     OutboxItem,
@@ -48,6 +50,8 @@ from creditlink.gateway.store.sqlite import SQLiteStore
 __all__ = [
     "BatchRow",
     "EntryRow",
+    "FeedCursor",
+    "FeedEntry",
     "LogHead",
     "MessageRow",
     "OutboxItem",

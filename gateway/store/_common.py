@@ -14,12 +14,13 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Literal
 
-from creditlink.gateway.store.base import OutboxRow, SchemaTooNew, TileId
+from creditlink.gateway.store.base import FeedCursor, FeedEntry, OutboxRow, SchemaTooNew, TileId
 from creditlink.sdk.tlog import HASH_SIZE
 
 __all__ = [
     "Migration",
     "check_aware",
+    "check_feed_advance",
     "check_range",
     "check_tiles",
     "due_prefix",
@@ -112,3 +113,30 @@ def due_prefix(rows: Sequence[OutboxRow], now: datetime) -> list[OutboxRow]:
 def utc_now() -> datetime:
     """The current time, UTC (the only clock the store reads: migration timestamps)."""
     return datetime.now(UTC)
+
+
+def check_feed_advance(
+    cursor: FeedCursor, entries: Sequence[FeedEntry], expected_next: int | None
+) -> None:
+    """Raise ``ValueError`` unless ``Store.advance_feed`` may write ``entries`` and ``cursor``.
+
+    Every entry is of the cursor's origin, in strictly increasing leaf order, at or after
+    ``expected_next`` (0 for none) and before the new cursor, which does not move back.
+    """
+    start = 0 if expected_next is None else expected_next
+    if start < 0:
+        raise ValueError(f"expected_next must be >= 0, got {expected_next}")
+    if cursor.next_leaf_index < start:
+        raise ValueError(f"the cursor would move back from {start} to {cursor.next_leaf_index}")
+    previous = start - 1
+    for entry in entries:
+        if entry.origin_node_id != cursor.origin_node_id:
+            raise ValueError(
+                f"entry of {entry.origin_node_id!r} with the cursor of {cursor.origin_node_id!r}"
+            )
+        if not previous < entry.leaf_index < cursor.next_leaf_index:
+            raise ValueError(
+                f"entry at leaf {entry.leaf_index} is not in increasing order within "
+                f"[{start}, {cursor.next_leaf_index})"
+            )
+        previous = entry.leaf_index

@@ -21,6 +21,11 @@ The outbox (``gateway/outbox``) keeps messages to forward to other nodes: :class
 is what is enqueued (in the same transaction as the log append that accepted the message),
 :class:`OutboxRow` what is stored and read back, with its delivery state. The store never reads
 the clock for the outbox: callers pass ``now`` and every timestamp.
+
+The feed (``gateway/feed``) mirrors entries of the upstream's log: :class:`FeedEntry` is one
+verified entry, :class:`FeedCursor` where the mirror of one origin stands (the next leaf to
+read and the last upstream checkpoint proven consistent). :meth:`Store.advance_feed` writes
+both in one transaction, so a restart resumes without gaps or duplicates.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ from creditlink.sdk.tlog import HASH_SIZE
 __all__ = [
     "BatchRow",
     "EntryRow",
+    "FeedCursor",
+    "FeedEntry",
     "LogHead",
     "MessageRow",
     "OutboxItem",
@@ -280,6 +287,73 @@ class OutboxStats:
     failed: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedEntry:
+    """One entry of another node's log, mirrored after verification (``gateway/feed``).
+
+    ``origin_node_id`` is the node whose log holds it and ``leaf_index`` its leaf there.
+    ``envelope`` is what that log served, serialized exactly as received: a
+    ``creditlink.v1.Envelope`` (``batched`` false) or a ``creditlink.v1.BatchedEnvelope``
+    (the item, its signed batch head and audit path; ``batched`` true), so the entry can be
+    verified again offline. ``leaf_hash`` is the entry's leaf in the origin's log;
+    ``subject_key`` says what it is about (per kind, see ``gateway/feed``), for lookups.
+    ``integrated_at`` is when the origin logged it, ``received_at`` when it was mirrored.
+    """
+
+    origin_node_id: str
+    leaf_index: int
+    kind: str
+    sender_node_id: str
+    message_id: str
+    subject_key: str | None
+    envelope: bytes
+    batched: bool
+    leaf_hash: bytes
+    integrated_at: datetime
+    received_at: datetime
+
+    def __post_init__(self) -> None:
+        for name in ("origin_node_id", "kind", "sender_node_id", "message_id"):
+            _require_text(name, getattr(self, name))
+        if self.leaf_index < 0:
+            raise ValueError(f"leaf_index must be >= 0, got {self.leaf_index}")
+        if not self.envelope:
+            raise ValueError("envelope must not be empty")
+        if len(self.leaf_hash) != HASH_SIZE:
+            raise ValueError(f"leaf_hash must be {HASH_SIZE} bytes, got {len(self.leaf_hash)}")
+        _require_aware("integrated_at", self.integrated_at)
+        _require_aware("received_at", self.received_at)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedCursor:
+    """Where the mirror of one origin's log stands.
+
+    ``next_leaf_index`` is the leaf to resume reading from: every leaf before it was mirrored
+    or skipped (not of a followed kind). ``checkpoint`` is the origin's latest signed note the
+    follower verified and proved consistent with the ones before it (``""`` before the first),
+    ``checkpoint_size`` and ``root_hash`` its tree size and root (0 and the empty-tree root
+    before the first), so the next one can be checked against it after a restart.
+    """
+
+    origin_node_id: str
+    next_leaf_index: int
+    checkpoint: str
+    checkpoint_size: int
+    root_hash: bytes
+    updated_at: datetime
+
+    def __post_init__(self) -> None:
+        _require_text("origin_node_id", self.origin_node_id)
+        if self.next_leaf_index < 0:
+            raise ValueError(f"next_leaf_index must be >= 0, got {self.next_leaf_index}")
+        if self.checkpoint_size < 0:
+            raise ValueError(f"checkpoint_size must be >= 0, got {self.checkpoint_size}")
+        if len(self.root_hash) != HASH_SIZE:
+            raise ValueError(f"root_hash must be {HASH_SIZE} bytes, got {len(self.root_hash)}")
+        _require_aware("updated_at", self.updated_at)
+
+
 class Transaction(Protocol):
     """One write transaction, obtained from :meth:`Store.transaction`.
 
@@ -453,4 +527,39 @@ class Store(Protocol):
 
     async def outbox_status(self, message_id: str) -> list[OutboxRow]:
         """Every outbox row of ``message_id`` (one per destination), in id order."""
+        ...
+
+    # -- the feed (entries mirrored from other nodes' logs; gateway/feed)
+
+    async def feed_cursor(self, origin_node_id: str) -> FeedCursor | None:
+        """Where the mirror of ``origin_node_id``'s log stands; ``None`` before the first entry."""
+        ...
+
+    async def feed_cursors(self) -> list[FeedCursor]:
+        """The cursor of every origin mirrored, sorted by origin."""
+        ...
+
+    async def advance_feed(
+        self, cursor: FeedCursor, entries: Sequence[FeedEntry], *, expected_next: int | None
+    ) -> None:
+        """Store ``entries`` and move the origin's cursor to ``cursor``, in one transaction.
+
+        ``expected_next`` is the ``next_leaf_index`` the caller last read (``None``: it found no
+        cursor). If the stored cursor differs (another follower sharing the database moved it),
+        :class:`StoreConflict` is raised and nothing is stored; so is an entry already present.
+        ``ValueError`` unless every entry is of ``cursor``'s origin, in strictly increasing leaf
+        order, within ``[expected_next or 0, cursor.next_leaf_index)``, and the cursor does not
+        move back.
+        """
+        ...
+
+    async def read_feed(
+        self, origin_node_id: str, *, start: int, limit: int, kinds: Collection[str] | None = None
+    ) -> list[FeedEntry]:
+        """Up to ``limit`` mirrored entries of ``origin_node_id`` from leaf ``start`` on, in
+        leaf order, of ``kinds`` if given."""
+        ...
+
+    async def feed_entries_by_subject(self, subject_key: str, *, limit: int) -> list[FeedEntry]:
+        """Up to ``limit`` mirrored entries about ``subject_key``, by origin then leaf."""
         ...

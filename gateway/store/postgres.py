@@ -30,6 +30,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from creditlink.gateway.store._common import (
     check_aware,
+    check_feed_advance,
     check_range,
     check_tiles,
     due_prefix,
@@ -39,6 +40,8 @@ from creditlink.gateway.store._common import (
 from creditlink.gateway.store.base import (
     BatchRow,
     EntryRow,
+    FeedCursor,
+    FeedEntry,
     LogHead,
     MessageRow,
     OutboxItem,
@@ -686,6 +689,48 @@ class PostgresStore:
         rows = await self._fetchall(_SELECT_OUTBOX_STATUS, (message_id,))
         return [_outbox(row) for row in rows]
 
+    # -- the feed (entries mirrored from other nodes' logs; gateway/feed)
+
+    async def feed_cursor(self, origin_node_id: str) -> FeedCursor | None:
+        """Where the mirror of ``origin_node_id``'s log stands, or ``None``."""
+        rows = await self._fetchall(_SELECT_FEED_CURSOR, (origin_node_id,))
+        return _feed_cursor(rows[0]) if rows else None
+
+    async def feed_cursors(self) -> list[FeedCursor]:
+        """The cursor of every origin mirrored, sorted by origin."""
+        return [_feed_cursor(row) for row in await self._fetchall(_SELECT_FEED_CURSORS, ())]
+
+    async def advance_feed(
+        self, cursor: FeedCursor, entries: Sequence[FeedEntry], *, expected_next: int | None
+    ) -> None:
+        """Store ``entries`` and move the cursor in one transaction (``Store.advance_feed``)."""
+        check_feed_advance(cursor, entries, expected_next)
+        pool = self._require_pool()
+        try:
+            async with pool.connection() as conn, conn.transaction():
+                await _advance_feed(conn, cursor, entries, expected_next)
+        except psycopg.Error as exc:
+            raise _translate(exc, self._where) from exc
+
+    async def read_feed(
+        self, origin_node_id: str, *, start: int, limit: int, kinds: Collection[str] | None = None
+    ) -> list[FeedEntry]:
+        """Up to ``limit`` mirrored entries of the origin from leaf ``start`` on, in leaf order."""
+        check_range(start, limit)
+        if kinds is None:
+            rows = await self._fetchall(_SELECT_FEED_FROM, (origin_node_id, start, limit))
+        else:
+            rows = await self._fetchall(
+                _SELECT_FEED_OF_KINDS, (origin_node_id, start, list(kinds), limit)
+            )
+        return [_feed_entry(row) for row in rows]
+
+    async def feed_entries_by_subject(self, subject_key: str, *, limit: int) -> list[FeedEntry]:
+        """Up to ``limit`` mirrored entries about ``subject_key``, by origin then leaf."""
+        check_range(0, limit)
+        rows = await self._fetchall(_SELECT_FEED_SUBJECT, (subject_key, limit))
+        return [_feed_entry(row) for row in rows]
+
 
 class _Doomed(Exception):
     """Internal: makes ``conn.transaction()`` roll back a transaction whose operation failed."""
@@ -699,3 +744,122 @@ def _redacted(conninfo: str) -> str:
         return "<invalid conninfo>"
     params.pop("password", None)
     return make_conninfo(**{k: str(v) for k, v in params.items()})
+
+
+# --- the feed: statements and the code of one transaction -----------------------------------
+
+_INSERT_FEED_ENTRY = (
+    "INSERT INTO feed_entries (origin_node_id, leaf_index, kind, sender_node_id, message_id, "
+    "subject_key, envelope, batched, leaf_hash, integrated_at, received_at) VALUES "
+    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+_SELECT_FEED_FROM = (
+    "SELECT origin_node_id, leaf_index, kind, sender_node_id, message_id, subject_key, "
+    "envelope, batched, leaf_hash, integrated_at, received_at FROM feed_entries WHERE "
+    "origin_node_id = %s AND leaf_index >= %s ORDER BY leaf_index LIMIT %s"
+)
+_SELECT_FEED_OF_KINDS = (
+    "SELECT origin_node_id, leaf_index, kind, sender_node_id, message_id, subject_key, "
+    "envelope, batched, leaf_hash, integrated_at, received_at FROM feed_entries WHERE "
+    "origin_node_id = %s AND leaf_index >= %s AND kind = ANY(%s) ORDER BY leaf_index LIMIT %s"
+)
+_SELECT_FEED_SUBJECT = (
+    "SELECT origin_node_id, leaf_index, kind, sender_node_id, message_id, subject_key, "
+    "envelope, batched, leaf_hash, integrated_at, received_at FROM feed_entries WHERE "
+    "subject_key = %s ORDER BY origin_node_id, leaf_index LIMIT %s"
+)
+_SELECT_FEED_CURSOR = (
+    "SELECT origin_node_id, next_leaf_index, checkpoint, checkpoint_size, root_hash, "
+    "updated_at FROM feed_cursors WHERE origin_node_id = %s"
+)
+_SELECT_FEED_CURSORS = (
+    "SELECT origin_node_id, next_leaf_index, checkpoint, checkpoint_size, root_hash, "
+    "updated_at FROM feed_cursors ORDER BY origin_node_id"
+)
+_INSERT_FEED_CURSOR = (
+    "INSERT INTO feed_cursors (origin_node_id, next_leaf_index, checkpoint, checkpoint_size, "
+    "root_hash, updated_at) VALUES (%s, %s, %s, %s, %s, %s) "
+    "ON CONFLICT (origin_node_id) DO NOTHING"
+)
+_UPDATE_FEED_CURSOR = (
+    "UPDATE feed_cursors SET next_leaf_index = %s, checkpoint = %s, checkpoint_size = %s, "
+    "root_hash = %s, updated_at = %s WHERE origin_node_id = %s AND next_leaf_index = %s"
+)
+
+
+def _feed_entry(row: tuple[Any, ...]) -> FeedEntry:
+    return FeedEntry(
+        origin_node_id=row[0],
+        leaf_index=row[1],
+        kind=row[2],
+        sender_node_id=row[3],
+        message_id=row[4],
+        subject_key=row[5],
+        envelope=row[6],
+        batched=row[7],
+        leaf_hash=row[8],
+        integrated_at=row[9],
+        received_at=row[10],
+    )
+
+
+def _feed_cursor(row: tuple[Any, ...]) -> FeedCursor:
+    return FeedCursor(
+        origin_node_id=row[0],
+        next_leaf_index=row[1],
+        checkpoint=row[2],
+        checkpoint_size=row[3],
+        root_hash=row[4],
+        updated_at=row[5],
+    )
+
+
+async def _advance_feed(
+    conn: _Conn, cursor: FeedCursor, entries: Sequence[FeedEntry], expected_next: int | None
+) -> None:
+    """The statements of ``advance_feed``, inside the caller's transaction."""
+    values = (
+        cursor.next_leaf_index,
+        cursor.checkpoint,
+        cursor.checkpoint_size,
+        cursor.root_hash,
+        cursor.updated_at,
+    )
+    # The cursor first, as a compare-and-set: the UPDATE locks the row, so a second follower
+    # sharing the database waits for this transaction and then matches no row (READ
+    # COMMITTED re-checks the condition); the INSERT of a first cursor conflicts likewise.
+    if expected_next is None:
+        moved = await conn.execute(
+            _INSERT_FEED_CURSOR, (cursor.origin_node_id, cursor.next_leaf_index, *values[1:])
+        )
+    else:
+        moved = await conn.execute(
+            _UPDATE_FEED_CURSOR, (*values, cursor.origin_node_id, expected_next)
+        )
+    if moved.rowcount != 1:
+        raise StoreConflict(
+            f"the feed cursor of {cursor.origin_node_id!r} is not at the expected "
+            f"{expected_next}: another follower moved it"
+        )
+    if entries:
+        async with conn.cursor() as cur:
+            # executemany runs in pipeline mode: one round trip for all rows.
+            await cur.executemany(
+                _INSERT_FEED_ENTRY,
+                [
+                    (
+                        e.origin_node_id,
+                        e.leaf_index,
+                        e.kind,
+                        e.sender_node_id,
+                        e.message_id,
+                        e.subject_key,
+                        e.envelope,
+                        e.batched,
+                        e.leaf_hash,
+                        e.integrated_at,
+                        e.received_at,
+                    )
+                    for e in entries
+                ],
+            )

@@ -35,6 +35,7 @@ from typing import Any, Self, TypeVar
 
 from creditlink.gateway.store._common import (
     check_aware,
+    check_feed_advance,
     check_range,
     check_tiles,
     due_prefix,
@@ -45,6 +46,8 @@ from creditlink.gateway.store._common import (
 from creditlink.gateway.store.base import (
     BatchRow,
     EntryRow,
+    FeedCursor,
+    FeedEntry,
     LogHead,
     MessageRow,
     OutboxItem,
@@ -838,3 +841,188 @@ class SQLiteStore:
             return [_outbox(row) for row in conn.execute(_SELECT_OUTBOX_STATUS, (message_id,))]
 
         return await self._read(run)
+
+    # -- the feed (entries mirrored from other nodes' logs; gateway/feed)
+
+    async def feed_cursor(self, origin_node_id: str) -> FeedCursor | None:
+        """Where the mirror of ``origin_node_id``'s log stands, or ``None``."""
+
+        def run(conn: sqlite3.Connection) -> FeedCursor | None:
+            row = conn.execute(_SELECT_FEED_CURSOR, (origin_node_id,)).fetchone()
+            return None if row is None else _feed_cursor(row)
+
+        return await self._read(run)
+
+    async def feed_cursors(self) -> list[FeedCursor]:
+        """The cursor of every origin mirrored, sorted by origin."""
+
+        def run(conn: sqlite3.Connection) -> list[FeedCursor]:
+            return [_feed_cursor(row) for row in conn.execute(_SELECT_FEED_CURSORS)]
+
+        return await self._read(run)
+
+    async def advance_feed(
+        self, cursor: FeedCursor, entries: Sequence[FeedEntry], *, expected_next: int | None
+    ) -> None:
+        """Store ``entries`` and move the cursor in one transaction (``Store.advance_feed``)."""
+        check_feed_advance(cursor, entries, expected_next)
+        # The writer connection is shared with log transactions: take the same lock, and
+        # shield the work so a cancelled caller cannot leave the transaction half-run.
+        async with self._write_lock:
+            conn = self._wconn
+            if conn is None:
+                raise StoreError(f"{self!r} is not open")
+            await asyncio.shield(
+                self._on_writer(_advance_feed, conn, cursor, entries, expected_next)
+            )
+
+    async def read_feed(
+        self, origin_node_id: str, *, start: int, limit: int, kinds: Collection[str] | None = None
+    ) -> list[FeedEntry]:
+        """Up to ``limit`` mirrored entries of the origin from leaf ``start`` on, in leaf order."""
+        check_range(start, limit)
+
+        def run(conn: sqlite3.Connection) -> list[FeedEntry]:
+            if kinds is None:
+                cursor = conn.execute(_SELECT_FEED_FROM, (origin_node_id, start, limit))
+            else:
+                cursor = conn.execute(
+                    _SELECT_FEED_OF_KINDS,
+                    (origin_node_id, start, json.dumps(list(kinds)), limit),
+                )
+            return [_feed_entry(row) for row in cursor]
+
+        return await self._read(run)
+
+    async def feed_entries_by_subject(self, subject_key: str, *, limit: int) -> list[FeedEntry]:
+        """Up to ``limit`` mirrored entries about ``subject_key``, by origin then leaf."""
+        check_range(0, limit)
+
+        def run(conn: sqlite3.Connection) -> list[FeedEntry]:
+            cursor = conn.execute(_SELECT_FEED_SUBJECT, (subject_key, limit))
+            return [_feed_entry(row) for row in cursor]
+
+        return await self._read(run)
+
+
+# --- the feed: statements and the code that runs on the writer or reader thread ---------------
+
+_INSERT_FEED_ENTRY = (
+    "INSERT INTO feed_entries (origin_node_id, leaf_index, kind, sender_node_id, message_id, "
+    "subject_key, envelope, batched, leaf_hash, integrated_at, received_at) VALUES "
+    "(?,?,?,?,?,?,?,?,?,?,?)"
+)
+_SELECT_FEED_FROM = (
+    "SELECT origin_node_id, leaf_index, kind, sender_node_id, message_id, subject_key, "
+    "envelope, batched, leaf_hash, integrated_at, received_at FROM feed_entries WHERE "
+    "origin_node_id = ? AND leaf_index >= ? ORDER BY leaf_index LIMIT ?"
+)
+_SELECT_FEED_OF_KINDS = (
+    "SELECT origin_node_id, leaf_index, kind, sender_node_id, message_id, subject_key, "
+    "envelope, batched, leaf_hash, integrated_at, received_at FROM feed_entries WHERE "
+    "origin_node_id = ? AND leaf_index >= ? AND kind IN (SELECT value FROM json_each(?)) "
+    "ORDER BY leaf_index LIMIT ?"
+)
+_SELECT_FEED_SUBJECT = (
+    "SELECT origin_node_id, leaf_index, kind, sender_node_id, message_id, subject_key, "
+    "envelope, batched, leaf_hash, integrated_at, received_at FROM feed_entries WHERE "
+    "subject_key = ? ORDER BY origin_node_id, leaf_index LIMIT ?"
+)
+_SELECT_FEED_CURSOR = (
+    "SELECT origin_node_id, next_leaf_index, checkpoint, checkpoint_size, root_hash, "
+    "updated_at FROM feed_cursors WHERE origin_node_id = ?"
+)
+_SELECT_FEED_CURSORS = (
+    "SELECT origin_node_id, next_leaf_index, checkpoint, checkpoint_size, root_hash, "
+    "updated_at FROM feed_cursors ORDER BY origin_node_id"
+)
+_UPSERT_FEED_CURSOR = (
+    "INSERT INTO feed_cursors (origin_node_id, next_leaf_index, checkpoint, checkpoint_size, "
+    "root_hash, updated_at) VALUES (?,?,?,?,?,?) ON CONFLICT (origin_node_id) DO UPDATE SET "
+    "next_leaf_index = excluded.next_leaf_index, checkpoint = excluded.checkpoint, "
+    "checkpoint_size = excluded.checkpoint_size, root_hash = excluded.root_hash, "
+    "updated_at = excluded.updated_at"
+)
+
+
+def _feed_entry(row: tuple[Any, ...]) -> FeedEntry:
+    return FeedEntry(
+        origin_node_id=row[0],
+        leaf_index=row[1],
+        kind=row[2],
+        sender_node_id=row[3],
+        message_id=row[4],
+        subject_key=row[5],
+        envelope=row[6],
+        batched=bool(row[7]),
+        leaf_hash=row[8],
+        integrated_at=_from_micros(row[9]),
+        received_at=_from_micros(row[10]),
+    )
+
+
+def _feed_cursor(row: tuple[Any, ...]) -> FeedCursor:
+    return FeedCursor(
+        origin_node_id=row[0],
+        next_leaf_index=row[1],
+        checkpoint=row[2],
+        checkpoint_size=row[3],
+        root_hash=row[4],
+        updated_at=_from_micros(row[5]),
+    )
+
+
+def _advance_feed(
+    conn: sqlite3.Connection,
+    cursor: FeedCursor,
+    entries: Sequence[FeedEntry],
+    expected_next: int | None,
+) -> None:
+    _begin(conn)
+    try:
+        # BEGIN IMMEDIATE holds the write lock: nobody can move the cursor between this read
+        # and the commit, so the comparison below is a compare-and-set.
+        row = conn.execute(
+            "SELECT next_leaf_index FROM feed_cursors WHERE origin_node_id = ?",
+            (cursor.origin_node_id,),
+        ).fetchone()
+        stored = None if row is None else row[0]
+        if stored != expected_next:
+            raise StoreConflict(
+                f"the feed cursor of {cursor.origin_node_id!r} is {stored}, not the expected "
+                f"{expected_next}: another follower moved it"
+            )
+        conn.executemany(
+            _INSERT_FEED_ENTRY,
+            [
+                (
+                    e.origin_node_id,
+                    e.leaf_index,
+                    e.kind,
+                    e.sender_node_id,
+                    e.message_id,
+                    e.subject_key,
+                    e.envelope,
+                    int(e.batched),
+                    e.leaf_hash,
+                    _micros(e.integrated_at),
+                    _micros(e.received_at),
+                )
+                for e in entries
+            ],
+        )
+        conn.execute(
+            _UPSERT_FEED_CURSOR,
+            (
+                cursor.origin_node_id,
+                cursor.next_leaf_index,
+                cursor.checkpoint,
+                cursor.checkpoint_size,
+                cursor.root_hash,
+                _micros(cursor.updated_at),
+            ),
+        )
+    except BaseException:
+        _rollback(conn)
+        raise
+    _commit(conn)

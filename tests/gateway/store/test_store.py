@@ -187,6 +187,8 @@ class TestPostgresStore(StoreContract):
         )
         assert [t for (t,) in tables] == [
             "batches",
+            "feed_cursors",
+            "feed_entries",
             "log_entries",
             "log_head",
             "messages",

@@ -1,0 +1,254 @@
+"""The feed tables (migration 0003): mirrored entries and the per-origin cursor, on both backends.
+
+Runs against real SQLite and PostgreSQL (``store_url`` in ``tests/gateway/conftest.py``): the
+contract ``Store.advance_feed`` promises is atomicity (entries and cursor together or not at
+all) and a compare-and-set on the cursor, which only a real database can show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+
+import psycopg
+import pytest
+
+from creditlink.gateway.store import (
+    FeedCursor,
+    FeedEntry,
+    Store,
+    StoreConflict,
+    open_store,
+)
+from creditlink.sdk.tlog import EMPTY_ROOT
+
+HUB = "cn-hub"
+T0 = datetime(2026, 3, 9, 8, 0, 0, 123456, tzinfo=UTC)
+
+
+def feed_entry(
+    leaf: int,
+    *,
+    origin: str = HUB,
+    kind: str = "name-list-entry",
+    subject: str | None = "91330100MA27XL0A6Q",
+    batched: bool = False,
+) -> FeedEntry:
+    return FeedEntry(
+        origin_node_id=origin,
+        leaf_index=leaf,
+        kind=kind,
+        sender_node_id="cn-hub-operator",
+        message_id=f"msg-{origin}-{leaf}",
+        subject_key=subject,
+        envelope=b"envelope-" + leaf.to_bytes(4, "big"),
+        batched=batched,
+        leaf_hash=hashlib.sha256(b"leaf" + leaf.to_bytes(8, "big")).digest(),
+        integrated_at=T0 + timedelta(seconds=leaf),
+        received_at=T0 + timedelta(minutes=1, seconds=leaf),
+    )
+
+
+def cursor(next_leaf: int, *, origin: str = HUB, size: int | None = None) -> FeedCursor:
+    size = next_leaf if size is None else size
+    return FeedCursor(
+        origin_node_id=origin,
+        next_leaf_index=next_leaf,
+        checkpoint=f"creditlink.dev/{origin}\n{size}\nroot\n\n— sig\n",
+        checkpoint_size=size,
+        root_hash=hashlib.sha256(b"root" + size.to_bytes(8, "big")).digest(),
+        updated_at=T0 + timedelta(hours=next_leaf),
+    )
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    async with open_store(store_url) as opened:
+        yield opened
+
+
+async def everything(store: Store, origin: str = HUB) -> list[FeedEntry]:
+    return await store.read_feed(origin, start=0, limit=1000)
+
+
+async def test_a_fresh_store_follows_nothing(store: Store) -> None:
+    assert await store.feed_cursor(HUB) is None
+    assert await store.feed_cursors() == []
+    assert await everything(store) == []
+
+
+async def test_entries_and_cursor_are_stored_together_and_read_back(store: Store) -> None:
+    rows = [feed_entry(2), feed_entry(5, kind="measure-list", subject=None, batched=True)]
+    await store.advance_feed(cursor(9), rows, expected_next=None)
+    assert await everything(store) == rows
+    assert await store.feed_cursor(HUB) == cursor(9)
+    assert await store.feed_cursors() == [cursor(9)]
+
+    more = [feed_entry(9), feed_entry(12)]
+    await store.advance_feed(cursor(20, size=25), more, expected_next=9)
+    assert await everything(store) == rows + more
+    assert await store.feed_cursor(HUB) == cursor(20, size=25)
+
+
+async def test_timestamps_come_back_in_utc(store: Store) -> None:
+    east = timezone(timedelta(hours=8))
+    row = replace(feed_entry(0), received_at=T0.astimezone(east))
+    await store.advance_feed(cursor(1), [row], expected_next=None)
+    (back,) = await everything(store)
+    assert back.received_at == T0
+    assert back.received_at.utcoffset() == timedelta(0)
+
+
+async def test_the_cursor_moves_without_entries(store: Store) -> None:
+    # Progress over entries of kinds not followed: only the cursor and checkpoint move.
+    await store.advance_feed(cursor(0, size=0), [], expected_next=None)
+    await store.advance_feed(cursor(40, size=42), [], expected_next=0)
+    assert await store.feed_cursor(HUB) == cursor(40, size=42)
+    assert await everything(store) == []
+
+
+async def test_a_stale_cursor_is_a_conflict_and_stores_nothing(store: Store) -> None:
+    await store.advance_feed(cursor(3), [feed_entry(1)], expected_next=None)
+    # Another follower (a replica sharing the database) already moved the cursor to 3.
+    with pytest.raises(StoreConflict):
+        await store.advance_feed(cursor(8), [feed_entry(4)], expected_next=1)
+    with pytest.raises(StoreConflict):
+        await store.advance_feed(cursor(8), [feed_entry(0)], expected_next=None)
+    assert await everything(store) == [feed_entry(1)]
+    assert await store.feed_cursor(HUB) == cursor(3)
+
+
+def raw(store_url: str, sql: str) -> None:
+    """One statement on the database behind ``store_url``, outside the store."""
+    if store_url.startswith("postgresql://"):
+        with psycopg.connect(store_url, autocommit=True) as conn:
+            conn.execute(sql.encode())
+        return
+    conn = sqlite3.connect(store_url, isolation_level=None)
+    try:
+        conn.execute(sql)
+    finally:
+        conn.close()
+
+
+async def test_an_entry_stored_twice_is_a_conflict_and_nothing_moves(
+    store: Store, store_url: str
+) -> None:
+    await store.advance_feed(cursor(3), [feed_entry(2)], expected_next=None)
+    # An operator dropped the cursor to re-read the origin; its entries are still there. The
+    # key refuses the second copy and the cursor written in the same transaction rolls back.
+    raw(store_url, "DELETE FROM feed_cursors")
+    with pytest.raises(StoreConflict):
+        await store.advance_feed(cursor(9), [feed_entry(2)], expected_next=None)
+    assert await store.feed_cursor(HUB) is None
+    assert await everything(store) == [feed_entry(2)]
+
+
+@pytest.mark.parametrize(
+    ("rows", "new", "expected"),
+    [
+        ([feed_entry(5), feed_entry(4)], 9, 0),  # out of order
+        ([feed_entry(4), feed_entry(4)], 9, 0),  # twice in one call
+        ([feed_entry(9)], 9, 0),  # not before the new cursor
+        ([feed_entry(2)], 9, 3),  # before the old cursor
+        ([feed_entry(4, origin="gd-440000")], 9, 0),  # another origin's entry
+        ([], 2, 3),  # the cursor would move back
+    ],
+)
+async def test_malformed_advances_are_refused_before_touching_the_database(
+    store: Store, rows: Sequence[FeedEntry], new: int, expected: int
+) -> None:
+    await store.advance_feed(cursor(expected), [], expected_next=None)
+    with pytest.raises(ValueError, match=r"order|cursor|origin"):
+        await store.advance_feed(cursor(new), rows, expected_next=expected)
+    assert await store.feed_cursor(HUB) == cursor(expected)
+    assert await everything(store) == []
+
+
+async def test_origins_are_independent(store: Store) -> None:
+    await store.advance_feed(cursor(2), [feed_entry(1)], expected_next=None)
+    gd = [feed_entry(1, origin="gd-440000")]
+    await store.advance_feed(cursor(5, origin="gd-440000"), gd, expected_next=None)
+    assert await everything(store) == [feed_entry(1)]
+    assert await everything(store, "gd-440000") == gd
+    assert [c.origin_node_id for c in await store.feed_cursors()] == [HUB, "gd-440000"]
+
+
+async def test_reads_page_by_leaf_and_filter_by_kind_and_subject(store: Store) -> None:
+    rows = [
+        feed_entry(0, subject="91330100MA27XL0A6Q"),
+        feed_entry(1, kind="name-list-transition", subject="01JNX0000000000000000000AA"),
+        feed_entry(2, kind="measure-list", subject="national-basic"),
+        feed_entry(3, subject="91330100MA27XL0A6Q"),
+        feed_entry(4, subject=None),
+    ]
+    await store.advance_feed(cursor(5), rows, expected_next=None)
+    assert await store.read_feed(HUB, start=1, limit=2) == rows[1:3]
+    assert await store.read_feed(HUB, start=0, limit=10, kinds=["measure-list"]) == [rows[2]]
+    entries = await store.read_feed(HUB, start=1, limit=10, kinds=["name-list-entry"])
+    assert entries == [rows[3], rows[4]]
+    assert await store.feed_entries_by_subject("91330100MA27XL0A6Q", limit=10) == [
+        rows[0],
+        rows[3],
+    ]
+    assert await store.feed_entries_by_subject("91330100MA27XL0A6Q", limit=1) == [rows[0]]
+    assert await store.feed_entries_by_subject("nobody", limit=10) == []
+    with pytest.raises(ValueError, match="limit"):
+        await store.read_feed(HUB, start=0, limit=0)
+
+
+async def test_two_followers_racing_one_database_store_exactly_once(store_url: str) -> None:
+    # Two replicas sharing the database read the same cursor and both try to advance it:
+    # the compare-and-set lets exactly one through; the other stores nothing.
+    async with open_store(store_url) as first, open_store(store_url) as second:
+        await first.advance_feed(cursor(1), [feed_entry(0)], expected_next=None)
+        outcomes = await asyncio.gather(
+            first.advance_feed(cursor(4), [feed_entry(1), feed_entry(3)], expected_next=1),
+            second.advance_feed(cursor(6), [feed_entry(2), feed_entry(5)], expected_next=1),
+            return_exceptions=True,
+        )
+        assert sorted(type(o).__name__ for o in outcomes) == ["NoneType", "StoreConflict"]
+        stored = [e.leaf_index for e in await everything(first)]
+        winner = 4 if outcomes[0] is None else 6
+        assert stored == ([0, 1, 3] if winner == 4 else [0, 2, 5])
+        assert (await second.feed_cursor(HUB)) == cursor(winner)
+
+
+async def test_the_store_survives_a_reopen(store_url: str) -> None:
+    async with open_store(store_url) as store:
+        await store.advance_feed(cursor(2), [feed_entry(1)], expected_next=None)
+    async with open_store(store_url) as store:
+        assert await store.feed_cursor(HUB) == cursor(2)
+        assert await everything(store) == [feed_entry(1)]
+
+
+def test_feed_rows_check_their_shape() -> None:
+    with pytest.raises(ValueError, match="leaf_index"):
+        replace(feed_entry(0), leaf_index=-1)
+    with pytest.raises(ValueError, match="leaf_hash"):
+        replace(feed_entry(0), leaf_hash=b"short")
+    with pytest.raises(ValueError, match="envelope"):
+        replace(feed_entry(0), envelope=b"")
+    with pytest.raises(ValueError, match="message_id"):
+        replace(feed_entry(0), message_id="")
+    with pytest.raises(ValueError, match="received_at"):
+        replace(feed_entry(0), received_at=datetime(2026, 3, 9))  # noqa: DTZ001 - naive on purpose
+    with pytest.raises(ValueError, match="root_hash"):
+        replace(cursor(0), root_hash=b"")
+    with pytest.raises(ValueError, match="next_leaf_index"):
+        replace(cursor(0), next_leaf_index=-1)
+    with pytest.raises(ValueError, match="origin_node_id"):
+        replace(cursor(0), origin_node_id="")
+    # The cursor of a follower that has proven nothing yet: the empty tree.
+    FeedCursor(
+        origin_node_id=HUB,
+        next_leaf_index=0,
+        checkpoint="",
+        checkpoint_size=0,
+        root_hash=EMPTY_ROOT,
+        updated_at=T0,
+    )
