@@ -20,6 +20,11 @@ clients alike)::
 - Client certificates: CN and URI SAN, clientAuth only.
 - Leaves: ``BasicConstraints(ca=False)``, digitalSignature, SKI and AKI, validity starting
   five minutes back (clock skew) and never beyond the CA's own.
+
+The same class also serves as the CA of a federation made with ``creditlink federation create``
+(:mod:`creditlink.gateway.enrollment`): created with its own ``organization`` name, it issues
+node certificates from certificate signing requests (:meth:`DevCA.issue_from_csr`) with exactly
+the names the request asks for, and no loopback names.
 """
 
 from __future__ import annotations
@@ -108,10 +113,10 @@ def _p256_public(key: TlsKey) -> ec.EllipticCurvePublicKey:
     return public
 
 
-def _name(common_name: str) -> x509.Name:
+def _name(common_name: str, organization: str = _ORGANIZATION) -> x509.Name:
     return x509.Name(
         [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, _ORGANIZATION),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
             x509.NameAttribute(NameOID.COMMON_NAME, common_name),
         ]
     )
@@ -151,12 +156,17 @@ class DevCA:
         *,
         valid_for: timedelta = DEFAULT_CA_VALIDITY,
         now: datetime | None = None,
+        organization: str = _ORGANIZATION,
     ) -> DevCA:
-        """A new CA with a fresh P-256 key, valid from (about) ``now`` for ``valid_for``."""
+        """A new CA with a fresh P-256 key, valid from (about) ``now`` for ``valid_for``.
+
+        ``organization`` is the O attribute of its name and of every certificate it issues;
+        names carry no authority in CXP.
+        """
         now = _now(now)
         key = generate_tls_key()
         public = key.public_key()
-        name = _name(common_name)
+        name = _name(common_name, organization)
         cert = (
             x509.CertificateBuilder()
             .subject_name(name)
@@ -259,6 +269,52 @@ class DevCA:
             now=now,
         )
 
+    def issue_from_csr(
+        self,
+        csr: x509.CertificateSigningRequest,
+        *,
+        node_id: str,
+        valid_for: timedelta = DEFAULT_CERT_VALIDITY,
+        now: datetime | None = None,
+    ) -> bytes:
+        """A node certificate (PEM, serverAuth and clientAuth) for the key of ``csr``.
+
+        The request's signature must verify (the requester holds the key: ``ValueError``
+        otherwise) and its key must be ECDSA P-256 (:class:`InvalidKey`). The certificate
+        carries the DNS and IP subject alternative names the request asks for, and nothing
+        else but the node's URI: unlike :meth:`issue_server_cert` no loopback names are added,
+        since a real node is reached under the names it advertises. Which names a node may
+        claim is the caller's decision; names carry no authority in CXP (the trust bundle's
+        TLS pin does). The subject is the node id under this CA's organization.
+        """
+        if not csr.is_signature_valid:
+            raise ValueError("the certificate signing request's signature does not verify")
+        try:
+            requested = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        except x509.ExtensionNotFound:
+            requested = x509.SubjectAlternativeName([])
+        names: list[x509.GeneralName] = [
+            *(x509.DNSName(name) for name in requested.get_values_for_type(x509.DNSName)),
+            *(x509.IPAddress(ip) for ip in requested.get_values_for_type(x509.IPAddress)),
+        ]
+        public = csr.public_key()
+        if not isinstance(public, ec.EllipticCurvePublicKey):
+            raise InvalidKey("certificates are issued for ECDSA P-256 keys only")
+        return self._issue(
+            public,
+            node_id=node_id,
+            names=names,
+            usages=[ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
+            valid_for=valid_for,
+            now=now,
+        )
+
+    def _organization(self) -> str:
+        # Leaves carry the CA's organization: "creditlink (development)" for a development CA,
+        # the federation's name for one made by `creditlink federation create`.
+        found = self._cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+        return str(found[0].value) if found else _ORGANIZATION
+
     def _issue(
         self,
         key: TlsKey,
@@ -277,7 +333,7 @@ class DevCA:
         ca_ski = self._cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
         cert = (
             x509.CertificateBuilder()
-            .subject_name(_name(node_id))
+            .subject_name(_name(node_id, self._organization()))
             .issuer_name(self._cert.subject)
             .public_key(public)
             .serial_number(x509.random_serial_number())
