@@ -63,6 +63,8 @@ from grpc_reflection.v1alpha import reflection
 
 from creditlink.gateway.auth import DEV_PEER_HEADER, insecure_dev_peer_identity, peer_identity
 from creditlink.gateway.config import GatewayConfig
+from creditlink.gateway.domain.handlers import default_handlers
+from creditlink.gateway.domain.projection import Projection
 from creditlink.gateway.errors import ErrorInterceptor
 from creditlink.gateway.feed import FeedFollower, FeedOptions
 from creditlink.gateway.intake import Intake
@@ -336,6 +338,8 @@ class GatewayNode:
                 origin=creds.node.log_origin,
                 signing_key=creds.signing_key,
                 checkpoint_signer=signer,
+                # The domain state (records, name lists, reports...) changes with the append.
+                projector=Projection(default_handlers(), log_origin=creds.node.log_origin),
             )
             await ledger.ensure_checkpoint()
             self.metrics.set_log_size((await store.head()).size)

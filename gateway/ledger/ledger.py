@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from google.protobuf import timestamp_pb2
 
@@ -33,16 +34,19 @@ from creditlink.gateway.ledger.tiles import (
 )
 from creditlink.gateway.store.base import (
     BatchRow,
+    DomainChanges,
+    DomainObject,
     EntryRow,
     LogHead,
     MessageRow,
+    ObjectKey,
     OutboxItem,
     Store,
     Transaction,
 )
 from creditlink.sdk import envelope
 from creditlink.sdk._internal.pae import pae
-from creditlink.sdk.errors import InvalidArgument, ReplayRejected
+from creditlink.sdk.errors import CreditlinkError, InvalidArgument, ReplayRejected
 from creditlink.sdk.keys import PrivateKey
 from creditlink.sdk.tlog import (
     HASH_SIZE,
@@ -64,6 +68,8 @@ __all__ = [
     "Forward",
     "Ledger",
     "LedgerEntry",
+    "ProjectionOutcome",
+    "Projector",
     "Submission",
 ]
 
@@ -153,8 +159,9 @@ class Acknowledgement:
     leaf_count: int = 0
     #: True when the submission was a retry of one accepted earlier.
     duplicate: bool = False
-    #: Set instead of a receipt when the id was used before for a different request.
-    error: ReplayRejected | None = None
+    #: Set instead of a receipt when the submission was refused: its id was used before for a
+    #: different request (``ReplayRejected``), or its domain effect is not allowed now.
+    error: CreditlinkError | None = None
 
 
 @dataclass(slots=True)
@@ -175,6 +182,35 @@ def _timestamp(when: datetime) -> timestamp_pb2.Timestamp:
     return stamp
 
 
+class ProjectionOutcome(Protocol):
+    """What a :class:`Projector` decided for one append."""
+
+    @property
+    def refused(self) -> Mapping[int, CreditlinkError]:
+        """Refused submissions, by position in the list given to ``plan``, and why."""
+        ...
+
+    @property
+    def changes(self) -> DomainChanges:
+        """The domain state the accepted ones change (written in the append's transaction)."""
+        ...
+
+
+class Projector(Protocol):
+    """The domain effect of logged statements (``gateway/domain/projection``)."""
+
+    async def plan(
+        self,
+        lookup: Callable[[Collection[ObjectKey]], Awaitable[Mapping[ObjectKey, DomainObject]]],
+        submissions: Sequence[Submission],
+        *,
+        first_leaf: int,
+        at: datetime,
+    ) -> ProjectionOutcome:
+        """Decide, for submissions logged in this order from ``first_leaf`` at ``at``."""
+        ...
+
+
 #: At most this many single submissions share one group-committed append (Ledger.append_one).
 MAX_GROUP = 512
 
@@ -191,8 +227,10 @@ class Ledger:
         signing_key: PrivateKey,
         checkpoint_signer: NoteSigner,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        projector: Projector | None = None,
     ) -> None:
         self._store = store
+        self._projector = projector
         self._node_id = node_id
         self._origin = origin
         self._signing_key = signing_key
@@ -319,12 +357,37 @@ class Ledger:
                             ),
                         )
                     )
+            now = self._clock()
+            changes = await self._project(tx, head, plan, now) if plan.fresh else None
             if plan.fresh:
-                await self._integrate(tx, head, plan)
+                await self._integrate(tx, head, plan, now)
+            if changes:
+                await tx.apply_domain(changes)
         return [ack for ack in plan.acks if ack is not None]
 
-    async def _integrate(self, txn: Transaction, head: LogHead, plan: _Plan) -> None:
-        now = self._clock()
+    async def _project(
+        self, tx: Transaction, head: LogHead, plan: _Plan, now: datetime
+    ) -> DomainChanges | None:
+        """The domain effect of the fresh submissions; refused ones leave ``plan.fresh``."""
+        if self._projector is None:
+            return None
+        outcome = await self._projector.plan(
+            tx.get_objects, [s for _, s in plan.fresh], first_leaf=head.size, at=now
+        )
+        if outcome.refused:
+            kept: list[tuple[int, Submission]] = []
+            for index, (position, submission) in enumerate(plan.fresh):
+                error = outcome.refused.get(index)
+                if error is None:
+                    kept.append((position, submission))
+                else:
+                    plan.acks[position] = Acknowledgement(
+                        message_id=submission.message_id, error=error
+                    )
+            plan.fresh = kept
+        return outcome.changes
+
+    async def _integrate(self, txn: Transaction, head: LogHead, plan: _Plan, now: datetime) -> None:
         frontier = _split_frontier(head)
         leaves: list[bytes] = []
         for _, submission in plan.fresh:

@@ -28,11 +28,16 @@ from urllib.parse import unquote, urlsplit
 
 from creditlink.gateway.store.base import (
     BatchRow,
+    DomainChanges,
+    DomainEvent,
+    DomainObject,
+    DomainQuery,
     EntryRow,
     FeedCursor,
     FeedEntry,
     LogHead,
     MessageRow,
+    ObjectKey,
     OutboxItem,
     OutboxRow,
     OutboxState,
@@ -49,11 +54,16 @@ from creditlink.gateway.store.sqlite import SQLiteStore
 
 __all__ = [
     "BatchRow",
+    "DomainChanges",
+    "DomainEvent",
+    "DomainObject",
+    "DomainQuery",
     "EntryRow",
     "FeedCursor",
     "FeedEntry",
     "LogHead",
     "MessageRow",
+    "ObjectKey",
     "OutboxItem",
     "OutboxRow",
     "OutboxState",

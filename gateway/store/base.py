@@ -43,11 +43,16 @@ from creditlink.sdk.tlog import HASH_SIZE
 
 __all__ = [
     "BatchRow",
+    "DomainChanges",
+    "DomainEvent",
+    "DomainObject",
+    "DomainQuery",
     "EntryRow",
     "FeedCursor",
     "FeedEntry",
     "LogHead",
     "MessageRow",
+    "ObjectKey",
     "OutboxItem",
     "OutboxRow",
     "OutboxState",
@@ -287,6 +292,114 @@ class OutboxStats:
     failed: int
 
 
+#: ``(kind, object_id)`` of a domain object, e.g. ``("record", "01J...")``.
+ObjectKey = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DomainObject:
+    """The current state of one domain object (a record, a name-list entry, a report...).
+
+    Domain objects are a projection of logged statements (``gateway/domain``): the log is the
+    truth, this row the state its statements add up to, kept in the transaction that logs
+    them. ``body`` is the serialized current protobuf (e.g. the ``CreditRecord`` at its
+    latest revision); ``state`` its lifecycle state (an enum value name); ``attrs`` small
+    derived values for filtering and display (JSON-serializable: strings, numbers, booleans,
+    lists); ``flags`` tags that lists filter on (``disputed``, ``overdue``); ``due_date`` the
+    next deadline (ISO date) if any. ``log_origin`` and ``leaf_index`` locate the statement
+    that last changed the object (in this node's log, or a mirrored one).
+    """
+
+    kind: str
+    object_id: str
+    subject_key: str | None
+    state: str
+    body: bytes
+    attrs: Mapping[str, object]
+    flags: frozenset[str]
+    due_date: str | None
+    origin_node_id: str
+    log_origin: str
+    created_leaf: int
+    leaf_index: int
+    updated_at: datetime
+
+    def __post_init__(self) -> None:
+        for name in ("kind", "object_id", "state", "origin_node_id", "log_origin"):
+            _require_text(name, getattr(self, name))
+        if self.leaf_index < 0 or self.created_leaf < 0:
+            raise ValueError("leaf indexes must be >= 0")
+        if any(not f or " " in f for f in self.flags):
+            raise ValueError(f"flags must be non-empty words, got {sorted(self.flags)}")
+        _require_aware("updated_at", self.updated_at)
+
+    @property
+    def key(self) -> ObjectKey:
+        """``(kind, object_id)``."""
+        return (self.kind, self.object_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DomainEvent:
+    """One change of a domain object: which statement did what, by whom and why.
+
+    ``seq`` orders several events one statement caused on the same object.
+    """
+
+    kind: str
+    object_id: str
+    log_origin: str
+    leaf_index: int
+    seq: int
+    action: str
+    actor_node_id: str
+    reason: str
+    message_id: str
+    at: datetime
+
+    def __post_init__(self) -> None:
+        for name in ("kind", "object_id", "log_origin", "action", "actor_node_id", "message_id"):
+            _require_text(name, getattr(self, name))
+        if self.leaf_index < 0 or self.seq < 0:
+            raise ValueError("leaf_index and seq must be >= 0")
+        _require_aware("at", self.at)
+
+
+@dataclass(frozen=True, slots=True)
+class DomainChanges:
+    """Objects to write (insert or replace) and events to add, together."""
+
+    objects: Sequence[DomainObject] = ()
+    events: Sequence[DomainEvent] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.objects or self.events)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DomainQuery:
+    """A page of domain objects: ``kinds`` (required) filtered by the other fields.
+
+    Results are ordered by ``(leaf_index, kind, object_id)`` descending (latest change first);
+    ``before`` is the ``(leaf_index, kind, object_id)`` of the last row of the previous page.
+    ``due_before`` keeps objects with a ``due_date`` before that ISO date.
+    """
+
+    kinds: Collection[str]
+    subject_key: str | None = None
+    states: Collection[str] | None = None
+    flag: str | None = None
+    due_before: str | None = None
+    before: tuple[int, str, str] | None = None
+    limit: int = 100
+
+    def __post_init__(self) -> None:
+        if not self.kinds:
+            raise ValueError("a domain query names at least one kind")
+        if not 1 <= self.limit <= 10_000:
+            raise ValueError(f"limit must be 1..10000, got {self.limit}")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FeedEntry:
     """One entry of another node's log, mirrored after verification (``gateway/feed``).
@@ -405,6 +518,17 @@ class Transaction(Protocol):
         the head lock (:meth:`lock_head`) before enqueuing, as the ledger's appends do;
         per-destination order is id order.
         """
+        ...
+
+    # -- domain objects (the projection of logged statements; gateway/domain)
+
+    async def get_objects(self, keys: Collection[ObjectKey]) -> dict[ObjectKey, DomainObject]:
+        """The stored objects among ``keys``, as this transaction sees them."""
+        ...
+
+    async def apply_domain(self, changes: DomainChanges) -> None:
+        """Write ``changes``: objects replace stored ones with the same key; events are added
+        (an event already present, same key and leaf and seq, conflicts)."""
         ...
 
 
@@ -562,4 +686,22 @@ class Store(Protocol):
 
     async def feed_entries_by_subject(self, subject_key: str, *, limit: int) -> list[FeedEntry]:
         """Up to ``limit`` mirrored entries about ``subject_key``, by origin then leaf."""
+        ...
+
+    # -- domain objects (the projection of logged statements; gateway/domain)
+
+    async def get_object(self, kind: str, object_id: str) -> DomainObject | None:
+        """One domain object by key, or ``None``."""
+        ...
+
+    async def get_objects(self, keys: Collection[ObjectKey]) -> dict[ObjectKey, DomainObject]:
+        """The stored objects among ``keys`` (committed state)."""
+        ...
+
+    async def query_objects(self, query: DomainQuery) -> list[DomainObject]:
+        """One page of objects matching ``query`` (see :class:`DomainQuery`)."""
+        ...
+
+    async def object_events(self, kind: str, object_id: str) -> list[DomainEvent]:
+        """Every event of one object, oldest first."""
         ...

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -37,13 +37,30 @@ from creditlink.gateway.store._common import (
     load_migrations,
     pending_migrations,
 )
+from creditlink.gateway.store._domain_sql import (
+    event_params,
+    event_row,
+    insert_events_sql,
+    object_params,
+    object_row,
+    query_sql,
+    select_events_sql,
+    select_keys_sql,
+    select_object_sql,
+    upsert_objects_sql,
+)
 from creditlink.gateway.store.base import (
     BatchRow,
+    DomainChanges,
+    DomainEvent,
+    DomainObject,
+    DomainQuery,
     EntryRow,
     FeedCursor,
     FeedEntry,
     LogHead,
     MessageRow,
+    ObjectKey,
     OutboxItem,
     OutboxRow,
     OutboxState,
@@ -431,6 +448,33 @@ class _PostgresTransaction:
 
         await self._run(op)
 
+    async def get_objects(self, keys: Collection[ObjectKey]) -> dict[ObjectKey, DomainObject]:
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return {}
+
+        async def op(conn: _Conn) -> dict[ObjectKey, DomainObject]:
+            return await _get_objects(conn, wanted)
+
+        return await self._run(op)
+
+    async def apply_domain(self, changes: DomainChanges) -> None:
+        if not changes:
+            return
+
+        async def op(conn: _Conn) -> None:
+            async with conn.cursor() as cursor:
+                if changes.objects:
+                    await cursor.executemany(
+                        _UPSERT_OBJECTS, [object_params(o, _same) for o in changes.objects]
+                    )
+                if changes.events:
+                    await cursor.executemany(
+                        _INSERT_EVENTS, [event_params(e, _same) for e in changes.events]
+                    )
+
+        await self._run(op)
+
 
 class PostgresStore:
     """The PostgreSQL backend (see the module docstring); build it with ``open_store``.
@@ -731,6 +775,34 @@ class PostgresStore:
         rows = await self._fetchall(_SELECT_FEED_SUBJECT, (subject_key, limit))
         return [_feed_entry(row) for row in rows]
 
+    # -- domain objects
+
+    async def get_object(self, kind: str, object_id: str) -> DomainObject | None:
+        """One domain object by key, or ``None``."""
+        rows = await self._fetchall(_SELECT_OBJECT, (kind, object_id))
+        return object_row(rows[0], _utc) if rows else None
+
+    async def get_objects(self, keys: Collection[ObjectKey]) -> dict[ObjectKey, DomainObject]:
+        """The stored objects among ``keys``."""
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return {}
+
+        async def op(conn: _Conn) -> dict[ObjectKey, DomainObject]:
+            return await _get_objects(conn, wanted)
+
+        return await self._read(op)
+
+    async def query_objects(self, query: DomainQuery) -> list[DomainObject]:
+        """One page of objects matching ``query``."""
+        sql, params = query_sql("postgres", query)
+        return [object_row(r, _utc) for r in await self._fetchall(sql, params)]
+
+    async def object_events(self, kind: str, object_id: str) -> list[DomainEvent]:
+        """Every event of one object, oldest first."""
+        rows = await self._fetchall(_SELECT_EVENTS, (kind, object_id))
+        return [event_row(r, _utc) for r in rows]
+
 
 class _Doomed(Exception):
     """Internal: makes ``conn.transaction()`` roll back a transaction whose operation failed."""
@@ -863,3 +935,29 @@ async def _advance_feed(
                     for e in entries
                 ],
             )
+
+
+# --- domain objects -------------------------------------------------------------------------
+
+_UPSERT_OBJECTS = upsert_objects_sql("postgres")
+_INSERT_EVENTS = insert_events_sql("postgres")
+_SELECT_OBJECT = select_object_sql("postgres")
+_SELECT_OBJECTS_BY_KEY = select_keys_sql("postgres")
+_SELECT_EVENTS = select_events_sql("postgres")
+
+
+def _same(value: datetime) -> datetime:
+    return value
+
+
+def _utc(value: Any) -> datetime:
+    assert isinstance(value, datetime)
+    return value.astimezone(UTC)
+
+
+async def _get_objects(conn: _Conn, keys: list[ObjectKey]) -> dict[ObjectKey, DomainObject]:
+    cursor = await conn.execute(
+        _SELECT_OBJECTS_BY_KEY, ([k for k, _ in keys], [i for _, i in keys])
+    )
+    found = (object_row(r, _utc) for r in await cursor.fetchall())
+    return {o.key: o for o in found}

@@ -43,13 +43,30 @@ from creditlink.gateway.store._common import (
     pending_migrations,
     utc_now,
 )
+from creditlink.gateway.store._domain_sql import (
+    event_params,
+    event_row,
+    insert_events_sql,
+    object_params,
+    object_row,
+    query_sql,
+    select_events_sql,
+    select_keys_sql,
+    select_object_sql,
+    upsert_objects_sql,
+)
 from creditlink.gateway.store.base import (
     BatchRow,
+    DomainChanges,
+    DomainEvent,
+    DomainObject,
+    DomainQuery,
     EntryRow,
     FeedCursor,
     FeedEntry,
     LogHead,
     MessageRow,
+    ObjectKey,
     OutboxItem,
     OutboxRow,
     OutboxState,
@@ -537,6 +554,16 @@ class _SQLiteTransaction:
         if rows:
             await self._run(_enqueue, rows)
 
+    async def get_objects(self, keys: Collection[ObjectKey]) -> dict[ObjectKey, DomainObject]:
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return {}
+        return await self._run(_get_objects, wanted)
+
+    async def apply_domain(self, changes: DomainChanges) -> None:
+        if changes:
+            await self._run(_apply_domain, changes)
+
 
 class SQLiteStore:
     """The SQLite backend (see the module docstring); build it with ``open_store``.
@@ -904,6 +931,42 @@ class SQLiteStore:
 
         return await self._read(run)
 
+    # -- domain objects
+
+    async def get_object(self, kind: str, object_id: str) -> DomainObject | None:
+        """One domain object by key, or ``None``."""
+
+        def run(conn: sqlite3.Connection) -> DomainObject | None:
+            row = conn.execute(select_object_sql("sqlite"), (kind, object_id)).fetchone()
+            return None if row is None else object_row(row, _from_micros)
+
+        return await self._read(run)
+
+    async def get_objects(self, keys: Collection[ObjectKey]) -> dict[ObjectKey, DomainObject]:
+        """The stored objects among ``keys``."""
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return {}
+        return await self._read(_get_objects, wanted)
+
+    async def query_objects(self, query: DomainQuery) -> list[DomainObject]:
+        """One page of objects matching ``query``."""
+        sql, params = query_sql("sqlite", query)
+
+        def run(conn: sqlite3.Connection) -> list[DomainObject]:
+            return [object_row(r, _from_micros) for r in conn.execute(sql, params)]
+
+        return await self._read(run)
+
+    async def object_events(self, kind: str, object_id: str) -> list[DomainEvent]:
+        """Every event of one object, oldest first."""
+
+        def run(conn: sqlite3.Connection) -> list[DomainEvent]:
+            cursor = conn.execute(select_events_sql("sqlite"), (kind, object_id))
+            return [event_row(r, _from_micros) for r in cursor]
+
+        return await self._read(run)
+
 
 # --- the feed: statements and the code that runs on the writer or reader thread ---------------
 
@@ -943,6 +1006,23 @@ _UPSERT_FEED_CURSOR = (
     "checkpoint_size = excluded.checkpoint_size, root_hash = excluded.root_hash, "
     "updated_at = excluded.updated_at"
 )
+
+
+def _get_objects(conn: sqlite3.Connection, keys: list[ObjectKey]) -> dict[ObjectKey, DomainObject]:
+    cursor = conn.execute(select_keys_sql("sqlite"), (json.dumps([list(k) for k in keys]),))
+    found = (object_row(r, _from_micros) for r in cursor)
+    return {o.key: o for o in found}
+
+
+def _apply_domain(conn: sqlite3.Connection, changes: DomainChanges) -> None:
+    if changes.objects:
+        conn.executemany(
+            upsert_objects_sql("sqlite"), [object_params(o, _micros) for o in changes.objects]
+        )
+    if changes.events:
+        conn.executemany(
+            insert_events_sql("sqlite"), [event_params(e, _micros) for e in changes.events]
+        )
 
 
 def _feed_entry(row: tuple[Any, ...]) -> FeedEntry:

@@ -204,6 +204,8 @@ class StoreContract:
         backend.query("DROP TABLE outbox")
         backend.query("DROP TABLE feed_entries")  # version 3
         backend.query("DROP TABLE feed_cursors")
+        backend.query("DROP TABLE domain_events")  # version 4
+        backend.query("DROP TABLE domain_objects")
         backend.query("DELETE FROM schema_migrations WHERE version >= 2")
         async with open_store(backend.url) as again:
             assert (await again.head()).size == 3

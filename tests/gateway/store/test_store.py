@@ -187,6 +187,8 @@ class TestPostgresStore(StoreContract):
         )
         assert [t for (t,) in tables] == [
             "batches",
+            "domain_events",
+            "domain_objects",
             "feed_cursors",
             "feed_entries",
             "log_entries",

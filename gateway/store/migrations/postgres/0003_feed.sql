@@ -4,7 +4,7 @@
 -- Written by creditlink.gateway.feed only after each entry verified (signature, inclusion in a
 -- checkpoint of the origin's log proven consistent with the previous one). Entries and the
 -- cursor of their origin are written in one transaction, so a restart resumes without gaps or
--- duplicates. (Numbered 4: version 3 is another change made at the same time.)
+-- duplicates.
 
 -- One row per mirrored entry, keyed by where it sits in its origin's log. envelope holds what
 -- the origin served, as received: a serialized Envelope, or a BatchedEnvelope when batched.

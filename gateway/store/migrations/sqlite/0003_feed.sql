@@ -5,7 +5,7 @@
 -- checkpoint of the origin's log proven consistent with the previous one). Entries and the
 -- cursor of their origin are written in one transaction, so a restart resumes without gaps or
 -- duplicates. Timestamps are INTEGER microseconds since the Unix epoch, UTC, as in version 1.
--- (Numbered 4: version 3 is another change made at the same time.)
+
 
 -- One row per mirrored entry, keyed by where it sits in its origin's log. envelope holds what
 -- the origin served, as received: a serialized Envelope, or a BatchedEnvelope when batched = 1.
