@@ -1,0 +1,1 @@
+"""Domain rules of the credit services (pure functions; the services call them)."""
