@@ -356,13 +356,13 @@ class GatewayNode:
             server = grpc.aio.server(
                 interceptors=self._interceptors(), options=self._server_options()
             )
-            self._add_cxp_services(
+            served = SERVICE_NAMES + self._add_cxp_services(
                 server, intake=intake, ledger=ledger, store=store, forwarder=forwarder
             )
             health_servicer = AsyncHealthServicer()
             health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
             reflection.enable_server_reflection(
-                (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+                (*served, health.SERVICE_NAME, reflection.SERVICE_NAME), server
             )
             port = self._bind(server)
             await server.start()
@@ -383,7 +383,7 @@ class GatewayNode:
                 await forwarder.start()
             if self._feed is not None:
                 await self._feed.start()
-            for name in ("", *SERVICE_NAMES):
+            for name in ("", *served):
                 await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         except BaseException:
             # Undo whatever got started, so a failed start leaves no port bound, store open.
@@ -574,10 +574,13 @@ class GatewayNode:
         ledger: Ledger,
         store: Store,
         forwarder: Forwarder | None,
-    ) -> None:
+    ) -> tuple[str, ...]:
+        """Add every service; return the full names of the domain services added."""
         # Imported here: the servicers depend on this package's other modules, not the reverse.
         from creditlink.gateway.services.exchange import ExchangeServicer, FlowLimits
         from creditlink.gateway.services.federation import FederationServicer
+        from creditlink.gateway.services.pipeline import ServiceContext
+        from creditlink.gateway.services.registry import DOMAIN_SERVICES
 
         # Plaintext development mode has no certificate to identify callers by: the (unproven)
         # header names them instead; over mutual TLS the certificate pin does.
@@ -605,6 +608,16 @@ class GatewayNode:
         )
         federation_service_pb2_grpc.add_FederationServiceServicer_to_server(federation, server)
         self._federation = federation  # told of each trust bundle installed
+        context = ServiceContext(
+            node_id=self._config.node_id,
+            log_origin=self._credentials.node.log_origin,
+            pipeline=exchange.pipeline,
+            store=store,
+            trust=self.trust,
+            identify=identify,
+            clock=lambda: datetime.now(UTC),
+        )
+        return tuple(register(server, context) for register in DOMAIN_SERVICES)
 
     def _new_feed_follower(self, store: Store) -> FeedFollower:
         upstream = self._config.upstream

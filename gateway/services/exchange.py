@@ -42,12 +42,12 @@ from typing import Any, Final
 
 import grpc
 from google.protobuf import duration_pb2, timestamp_pb2
-from google.protobuf.message import DecodeError
 
 from creditlink.gateway.auth import STATEMENT_KINDS, PeerIdentity, Permissions, peer_identity
 from creditlink.gateway.intake import Intake, RejectedBatch
-from creditlink.gateway.ledger import Acknowledgement, Ledger, Submission
+from creditlink.gateway.ledger import Ledger, Submission
 from creditlink.gateway.services._common import check_request_id, require_field
+from creditlink.gateway.services.pipeline import SubmitPipeline
 from creditlink.gateway.store.base import EntryRow, LogHead, Store, StoreUnavailable
 from creditlink.gateway.workers import InlineIntake, IntakeRunner
 from creditlink.sdk.errors import (
@@ -59,7 +59,6 @@ from creditlink.sdk.errors import (
     Pushback,
     Unavailable,
 )
-from creditlink.sdk.seal import SIGNED_BATCH_CONTENT_TYPE
 from creditlink.sdk.tlog import HASH_SIZE, Frontier, MemoryNodeStore, inclusion_proof
 from creditlink.sdk.trust import NodeInfo, TrustBundle
 from creditlink.v1 import (
@@ -127,13 +126,6 @@ def _envelope(data: bytes) -> envelope_pb2.Envelope:
     return envelope_pb2.Envelope.FromString(data)
 
 
-def _batch_violations(exc: RejectedBatch) -> tuple[FieldViolation, ...]:
-    return tuple(
-        FieldViolation(f"items[{f.index}]", _text(f"{f.error.reason}: {f.error.message}"))
-        for f in exc.failures
-    )
-
-
 def _rejection(exc: CreditlinkError) -> exchange_service_pb2.BatchRejection:
     """A per-batch refusal on the stream: the same reason the unary call would carry."""
     rejection = exchange_service_pb2.BatchRejection(
@@ -181,10 +173,6 @@ def _rounds(accepted: Sequence[tuple[int, Submission]]) -> list[list[tuple[int, 
         rounds[number].append((position, submission))
     # The caller commits the rounds in order, so a copy is judged against its original.
     return rounds
-
-
-def _log_size(acks: Sequence[Acknowledgement]) -> int:
-    return max((a.first_leaf_index + a.leaf_count for a in acks if a.error is None), default=0)
 
 
 def _timestamp(row: EntryRow) -> timestamp_pb2.Timestamp:
@@ -294,7 +282,12 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
         """
         if page_size < 1 or poll_interval <= 0 or heartbeat_interval <= 0:
             raise ValueError("page_size and intervals must be positive")
-        self._intake: IntakeRunner = InlineIntake(intake) if isinstance(intake, Intake) else intake
+        runner: IntakeRunner = InlineIntake(intake) if isinstance(intake, Intake) else intake
+        #: The submit path this node's other services share (they wake subscribers too).
+        self.pipeline = SubmitPipeline(
+            intake=runner, ledger=ledger, on_append=self.notify_appended, on_forward=on_forward
+        )
+        self._intake = runner
         self._ledger = ledger
         self._store = store
         self._trust = trust
@@ -359,45 +352,6 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
         # The intake plans forwards only when given the request id they are sent with.
         return request_id if self._on_forward is not None else None
 
-    def _forwarded(
-        self, submissions: Sequence[Submission], acks: Sequence[Acknowledgement]
-    ) -> None:
-        """Wake the forwarder for what the commit just queued (first acceptances only)."""
-        if self._on_forward is None:
-            return
-        destinations = {
-            f.destination
-            for submission, ack in zip(submissions, acks, strict=True)
-            if ack.error is None and not ack.duplicate
-            for f in submission.forward
-        }
-        if destinations:
-            self._on_forward(destinations)
-
-    async def _prepare(
-        self, sealed: envelope_pb2.SealedEnvelope, peer: NodeInfo, request_id: str
-    ) -> Submission:
-        """Run the intake on a sealed submission (a single statement or a batch)."""
-        # grpc has already decoded the request, so the exact wire bytes of ``sealed`` are gone
-        # and the intake gets a re-serialization. That is sound here and nowhere else: every
-        # byte the seal authenticates travels in a ``bytes`` field, kept verbatim by a
-        # decode/encode round trip: ``header`` (the AEAD's additional data, hashed into each
-        # HPKE info), each wrapped key's ``enc`` and the ``ciphertext``; the recipients' ids in
-        # ``wrapped_keys`` are compared with the authenticated header. Unknown fields survive
-        # the round trip, so the intake's strict parse still refuses them. What is signed and
-        # what is fingerprinted for idempotency is the decrypted, authenticated plaintext.
-        data = sealed.SerializeToString()
-        # The header is read unauthenticated ONLY to pick the path; the path opens the seal,
-        # authenticates the header and refuses a content type it does not take.
-        try:
-            content_type = envelope_pb2.SealHeader.FromString(sealed.header).content_type
-        except DecodeError:
-            content_type = ""
-        forward_id = self._request_id(request_id)
-        if content_type == SIGNED_BATCH_CONTENT_TYPE:
-            return await self._intake.batch(data, peer=peer.node_id, request_id=forward_id)
-        return await self._intake.single(data, peer=peer.node_id, request_id=forward_id)
-
     # --- Submit ------------------------------------------------------------------------------
 
     async def Submit(  # noqa: N802 - the contract's method name
@@ -407,20 +361,9 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
         _, peer = self._peer(context)
         check_request_id(request.request_id)
         require_field(request.HasField("sealed"), "sealed")
-        try:
-            submission = await self._prepare(request.sealed, peer, request.request_id)
-        except RejectedBatch as exc:
-            # Unary: one status for the whole batch, a BadRequest naming each item at fault.
-            raise InvalidArgument(
-                exc.message, reason=exc.reason, field_violations=_batch_violations(exc)
-            ) from exc
         # Concurrent calls share one transaction (group commit): a call waits for at most the
         # commit in progress and then its own group's, instead of one commit per call.
-        ack = await self._ledger.append_one(submission)
-        if ack.error is not None:
-            raise ack.error
-        self.notify_appended(_log_size([ack]))
-        self._forwarded([submission], [ack])
+        ack = await self.pipeline.submit(request.sealed, peer=peer, request_id=request.request_id)
         return exchange_service_pb2.SubmitResponse(receipt=_envelope(ack.receipt))
 
     # --- SubmitStream ------------------------------------------------------------------------
@@ -547,7 +490,7 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
     ) -> Submission:
         """The intake of one streamed batch, within the flow-control limits."""
         self._check_batch_request(request)
-        # Re-serialized for the intake: sound for the reasons given in _prepare.
+        # Re-serialized for the intake: sound for the reasons given in SubmitPipeline.prepare.
         submission = await self._intake.batch(
             request.sealed_batch.SerializeToString(),
             peer=peer.node_id,
@@ -576,7 +519,6 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
                 outcomes[position] = verdict
             else:
                 raise verdict  # not a verdict on the batch: a bug or cancellation
-        size = 0
         for members in _rounds(accepted):
             try:
                 acks = await self._ledger.append([s for _, s in members])
@@ -584,12 +526,10 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
                 for position, _ in members:
                     outcomes[position] = exc
                 continue
-            size = max(size, _log_size(acks))
-            self._forwarded([s for _, s in members], acks)
+            # Wakes subscribers and the forwarder (pipeline.accepted → notify_appended).
+            self.pipeline.accepted([s for _, s in members], acks)
             for (position, _), ack in zip(members, acks, strict=True):
                 outcomes[position] = ack.error if ack.error is not None else ack.receipt
-        if size:
-            self.notify_appended(size)
         results: list[exchange_service_pb2.BatchResult] = []
         for request, outcome in zip(group, outcomes, strict=True):
             result = exchange_service_pb2.BatchResult(
