@@ -24,7 +24,7 @@ OUT = ROOT / "conformance" / "vectors"
 sys.path.insert(0, str(ROOT))
 
 from creditlink.conformance.requirements import REQUIREMENT_ID, parse_spec  # noqa: E402
-from scripts.vectors import batch, dsse, hpke, tlog, trust  # noqa: E402
+from scripts.vectors import batch, draw, dsse, hpke, tlog, trust  # noqa: E402
 
 SPEC = ROOT / "docs" / "spec"
 REGISTRY = ROOT / "conformance" / "requirements.json"
@@ -39,6 +39,7 @@ GENERATORS: dict[str, Callable[[], dict[str, Any]]] = {
     "merkle_inclusion.json": tlog.merkle_inclusion,
     "merkle_consistency.json": tlog.merkle_consistency,
     "checkpoint.json": tlog.checkpoint,
+    "draw.json": draw.draw,
 }
 
 
