@@ -21,7 +21,7 @@ Talking to a gateway: :class:`Client` (blocking) and :class:`AsyncClient` (async
 The SDK never imports the gateway.
 """
 
-from creditlink.sdk import batch, client, envelope, ids, keys, seal, tlog, trust
+from creditlink.sdk import batch, client, envelope, ids, keys, reports, seal, tlog, trust
 from creditlink.sdk.batch import BatchedEnvelope, SignedBatch
 from creditlink.sdk.client import AsyncClient, Client
 from creditlink.sdk.envelope import Envelope, payload_type_for
@@ -107,6 +107,7 @@ __all__ = [
     "ids",
     "keys",
     "payload_type_for",
+    "reports",
     "seal",
     "tlog",
     "trust",
