@@ -12,6 +12,7 @@ from typing import Final
 
 import grpc
 
+from creditlink.gateway.services import measures, name_lists, records
 from creditlink.gateway.services.pipeline import ServiceContext
 
 __all__ = ["DOMAIN_SERVICES", "Register"]
@@ -19,4 +20,8 @@ __all__ = ["DOMAIN_SERVICES", "Register"]
 #: ``register(server, ctx) -> full service name``.
 Register = Callable[["grpc.aio.Server", ServiceContext], str]
 
-DOMAIN_SERVICES: Final[tuple[Register, ...]] = ()
+DOMAIN_SERVICES: Final[tuple[Register, ...]] = (
+    records.register,
+    name_lists.register,
+    measures.register,
+)

@@ -6,6 +6,10 @@ logged with no domain effect.
 
 from __future__ import annotations
 
+from creditlink.gateway.domain.handlers.evaluations import evaluation_handlers
+from creditlink.gateway.domain.handlers.measures import measure_handlers
+from creditlink.gateway.domain.handlers.name_lists import name_list_handlers
+from creditlink.gateway.domain.handlers.records import record_handlers
 from creditlink.gateway.domain.projection import Handler
 
 __all__ = ["default_handlers"]
@@ -13,4 +17,9 @@ __all__ = ["default_handlers"]
 
 def default_handlers() -> list[Handler]:
     """One handler per statement kind with a domain effect."""
-    return []
+    return [
+        *record_handlers(),
+        *name_list_handlers(),
+        *measure_handlers(),
+        *evaluation_handlers(),
+    ]
