@@ -19,11 +19,21 @@ from collections.abc import Sequence
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 from creditlink import __version__
-from creditlink.cli import dev, federation, init, namelist, records, report, serve, status
+from creditlink.cli import (
+    dev,
+    federation,
+    init,
+    namelist,
+    objection,
+    records,
+    report,
+    serve,
+    status,
+)
 
 __all__ = ["build_parser", "main"]
 
-_COMMANDS = (serve, status, dev, init, federation, namelist, records, report)
+_COMMANDS = (serve, status, dev, init, federation, namelist, records, report, objection)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -616,6 +616,9 @@ class GatewayNode:
             trust=self.trust,
             identify=identify,
             clock=lambda: datetime.now(UTC),
+            signing_key=self._credentials.signing_key,
+            sealing_keys=(self._credentials.sealing_key,),
+            channel_credentials=self._credentials.channel_credentials(),
         )
         return tuple(register(server, context) for register in DOMAIN_SERVICES)
 

@@ -20,6 +20,13 @@ the ones after it move up, exactly as the ledger will assign them; what a submis
 is visible to the submissions after it in the same append.
 
 Statements of kinds no handler claims are logged with no domain effect.
+
+Reads that depend on stored state: a statement may name an object whose own state names the
+objects to change (an ``objection-resolution`` names the objection; the objection names the
+records it disputes). A handler that needs those declares them in an optional
+``reads_after(statement, found)`` (:class:`FollowingReads`): ``found`` holds the objects of the
+first lookup, and the keys it returns are fetched in one more lookup for the whole append,
+before any statement is applied.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from creditlink.gateway.store.base import DomainChanges, DomainEvent, DomainObje
 from creditlink.sdk.errors import CreditlinkError, FailedPrecondition
 from creditlink.v1 import statement_pb2
 
-__all__ = ["Handler", "Logged", "Plan", "Projection", "View"]
+__all__ = ["FollowingReads", "Handler", "Logged", "Plan", "Projection", "View"]
 
 Lookup = Callable[[Collection[ObjectKey]], Awaitable[Mapping[ObjectKey, DomainObject]]]
 
@@ -120,6 +127,16 @@ class Handler(Protocol):
         ...
 
 
+class FollowingReads(Protocol):
+    """Optional for a :class:`Handler`: objects to read that the stored state names."""
+
+    def reads_after(
+        self, statement: statement_pb2.Statement, found: Mapping[ObjectKey, DomainObject]
+    ) -> Iterable[ObjectKey]:
+        """More keys to fetch, given ``found``: the objects :meth:`Handler.reads` found."""
+        ...
+
+
 @dataclass(slots=True)
 class Plan:
     """The outcome of projecting one append: what is refused and what is written."""
@@ -165,7 +182,18 @@ class Projection:
                 handler = self._handlers.get(kind)
                 if handler is not None:
                     keys.update(handler.reads(statement))
-        view = View(await lookup(keys) if keys else {})
+        found: dict[ObjectKey, DomainObject] = dict(await lookup(keys)) if keys else {}
+        following: set[ObjectKey] = set()
+        for statements in parsed:
+            for _, kind, statement in statements:
+                reads_after = getattr(self._handlers.get(kind), "reads_after", None)
+                if reads_after is not None:
+                    following.update(reads_after(statement, found))
+        following -= keys
+        if following:
+            found.update(await lookup(following))
+            keys |= following
+        view = View(found)
         view.allow(keys)
         plan = Plan()
         leaf = first_leaf

@@ -17,7 +17,7 @@ adds its servicer and returns its full name (health checking and reflection list
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,6 +31,7 @@ from creditlink.gateway.ledger import Acknowledgement, Ledger, Submission
 from creditlink.gateway.store.base import Store
 from creditlink.gateway.workers import IntakeRunner
 from creditlink.sdk.errors import FieldViolation, InvalidArgument
+from creditlink.sdk.keys import PrivateKey, SealingPrivateKey
 from creditlink.sdk.seal import SIGNED_BATCH_CONTENT_TYPE
 from creditlink.sdk.trust import NodeInfo, TrustBundle
 from creditlink.v1 import envelope_pb2
@@ -158,6 +159,13 @@ class ServiceContext:
     #: Who is calling (mutual TLS pins, or the development header).
     identify: PeerIdentity
     clock: Callable[[], datetime]
+    #: The node's own keys and mutual TLS, for services that act as the node itself (credit
+    #: reports: the node signs the report, opens the order asking for it, and asks a report's
+    #: issuer for its status). ``None``/empty where a service runs without them: such calls
+    #: are refused.
+    signing_key: PrivateKey | None = None
+    sealing_keys: Sequence[SealingPrivateKey] = ()
+    channel_credentials: grpc.ChannelCredentials | None = None
 
     def peer(self, context: _Context) -> tuple[TrustBundle, NodeInfo]:
         """The trust bundle of this call and the caller it names (or ``Unauthenticated``)."""

@@ -13,6 +13,8 @@ from typing import Final
 import grpc
 
 from creditlink.gateway.services import measures, name_lists, records
+from creditlink.gateway.services import objections as objection_service
+from creditlink.gateway.services import reports as report_service
 from creditlink.gateway.services.pipeline import ServiceContext
 
 __all__ = ["DOMAIN_SERVICES", "Register"]
@@ -24,4 +26,6 @@ DOMAIN_SERVICES: Final[tuple[Register, ...]] = (
     records.register,
     name_lists.register,
     measures.register,
+    report_service.register,
+    objection_service.register,
 )
