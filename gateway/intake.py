@@ -21,8 +21,10 @@ step 5), each failing with its own reason and storing nothing:
 6. contract constraints (protovalidate; ``CONSTRAINT_VIOLATION`` with field violations) and
    identifiers (``INVALID_USCC``) — codes that fail are rejected, never corrected;
 7. permissions: the sender must be allowed to publish this kind within the statement's scope
-   (region, sector or authority; ``PERMISSION_DENIED_SCOPE``), and name-list entries need the
-   determining permission too.
+   (region, sector or authority; ``PERMISSION_DENIED_SCOPE``), name-list entries need the
+   determining permission too, and a report must be signed by its issuer holding
+   ISSUE_REPORTS for its scope (``SENDER_MISMATCH``, ``UNKNOWN_ISSUER``,
+   ``ISSUER_NOT_AUTHORIZED``).
 
 A batch is all or nothing: one failing item rejects the batch, naming every failing item.
 
@@ -46,6 +48,7 @@ from typing import Any
 
 import protovalidate
 
+from creditlink.gateway.domain.handlers.reports import issuer_denial
 from creditlink.gateway.ledger import BatchInfo, Forward, LedgerEntry, Submission
 from creditlink.gateway.scopes import subject_and_scopes
 from creditlink.sdk import envelope as dsse
@@ -449,6 +452,18 @@ class Intake:
         denial = self._denial(trust, sender, kind, tuple(scopes))
         if denial is not None:
             raise PermissionDenied(denial, reason="PERMISSION_DENIED_SCOPE")
+        if kind == "report":
+            # A report is recognized only if its issuer signed it and may issue for its scope
+            # (CXP-REPORT-016): refuse here what every verifier would refuse.
+            if statement.report.issuer_node_id != sender:
+                raise PermissionDenied(
+                    f"report names issuer {statement.report.issuer_node_id!r}, signed by "
+                    f"{sender!r}",
+                    reason="SENDER_MISMATCH",
+                )
+            refusal = issuer_denial(trust, statement.report)
+            if refusal is not None:
+                raise refusal
         return _Checked(statement, kind, subject_key)
 
     def _denial(

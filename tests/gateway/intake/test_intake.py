@@ -7,6 +7,7 @@ CXP-API-007, CXP-ID-001, CXP-ID-003.
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -138,3 +139,68 @@ def test_a_batch_with_one_bad_item_is_refused_naming_it(
     with pytest.raises(RejectedBatch) as info:
         hub.batch(sealed, peer="zj-330000")
     assert [(f.index, f.error.reason) for f in info.value.failures] == [(3, "INVALID_USCC")]
+
+
+def _sealed_report(federation: DevFederation, *, signer: str, issuer: str) -> bytes:
+    """A complete report for a Zhejiang company naming ``issuer``, signed by ``signer``."""
+    from creditlink.sdk import envelope
+    from creditlink.sdk.ids import report_no
+    from creditlink.sdk.seal import ENVELOPE_CONTENT_TYPE, Recipient, seal
+    from creditlink.v1 import common_pb2, record_pb2, report_pb2, statement_pb2
+
+    creds = federation.node(signer).credentials
+    issued = datetime.now(UTC) - timedelta(minutes=1)
+    region = federation.node(issuer).credentials.node.region_code
+    pb = report_pb2.CreditReport(
+        report_number=report_no.generate(region, issued.date(), "0000000001"),
+        report_type=report_pb2.REPORT_TYPE_LEGAL_PERSON,
+        issuer_node_id=issuer,
+        purpose=common_pb2.USE_PURPOSE_BIDDING,
+        standard_version="public-credit-report-2022",
+        status=report_pb2.REPORT_STATUS_VALID,
+    )
+    pb.subject.uscc = "91330100MA27XL0A6Q"
+    pb.subject.kind = common_pb2.SUBJECT_KIND_LEGAL_PERSON
+    pb.subject.display_name = "杭州某某科技有限公司"
+    pb.issuing_authority.name = "信用中心"
+    pb.issuing_authority.uscc = "11330000MB13335449" if region == "330000" else "11440000MB14435402"
+    pb.issuing_authority.region_code = region
+    for when in (pb.issued_at, pb.valid_from, pb.data_as_of):
+        when.FromDatetime(issued)
+    pb.valid_until.FromDatetime(issued + timedelta(days=30))
+    pb.basic_information.subject.CopyFrom(pb.subject)
+    for category in record_pb2.RecordCategory.values():
+        if category:
+            pb.summary.counts.add(category=category, count=0)
+    # Built by hand: sign_report_statement itself refuses a sender that is not the issuer.
+    body = statement_pb2.Statement(report=pb)
+    body.header.message_id = str(uuid.uuid4())
+    body.header.sender_node_id = signer
+    body.header.recipient_node_ids.append("cn-hub")
+    body.header.request_id = str(uuid.uuid4())
+    body.header.created_at.FromDatetime(datetime.now(UTC))
+    signed = envelope.sign(
+        body.SerializeToString(deterministic=True),
+        envelope.payload_type_for("report"),
+        [creds.signing_key],
+    )
+    hub_key = creds.trust_bundle.sealing_key("cn-hub", at=datetime.now(UTC)).public_key
+    return seal(
+        signed.to_bytes(),
+        content_type=ENVELOPE_CONTENT_TYPE,
+        sender_node_id=signer,
+        recipients=[Recipient(node_id="cn-hub", key=hub_key)],  # type: ignore[arg-type]
+    ).to_bytes()
+
+
+def test_a_report_must_be_signed_by_an_issuer_entitled_to_its_scope(
+    federation: DevFederation, hub: Intake
+) -> None:
+    """CXP-REPORT-016 at intake: what every verifier would refuse is not logged."""
+    own = _sealed_report(federation, signer="zj-330000", issuer="zj-330000")
+    assert hub.single(own, peer="zj-330000").entries[0].kind == "report"
+    forged = _sealed_report(federation, signer="zj-330000", issuer="gd-440000")
+    assert _reason(lambda: hub.single(forged, peer="zj-330000")) == "SENDER_MISMATCH"
+    # Guangdong may issue reports for its own region only, not for a Hangzhou company.
+    foreign = _sealed_report(federation, signer="gd-440000", issuer="gd-440000")
+    assert _reason(lambda: hub.single(foreign, peer="gd-440000")) == "ISSUER_NOT_AUTHORIZED"
