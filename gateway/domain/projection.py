@@ -43,6 +43,9 @@ from creditlink.v1 import statement_pb2
 
 __all__ = ["FollowingReads", "Handler", "Logged", "Plan", "Projection", "View"]
 
+#: Longest reason kept in an event (the statement itself keeps the whole text).
+_MAX_REASON = 1024
+
 Lookup = Callable[[Collection[ObjectKey]], Awaitable[Mapping[ObjectKey, DomainObject]]]
 
 
@@ -62,6 +65,24 @@ class Logged:
     def body(self) -> object:
         """The statement's body message (``statement.<kind>``)."""
         return getattr(self.statement, self.statement.WhichOneof("body") or "")
+
+    def event(
+        self, kind: str, object_id: str, action: str, reason: str = "", *, seq: int = 0
+    ) -> DomainEvent:
+        """The history event this statement makes on one object: who (the signer) did what
+        and why, at this statement's leaf (``seq`` orders several events on one object)."""
+        return DomainEvent(
+            kind=kind,
+            object_id=object_id,
+            log_origin=self.log_origin,
+            leaf_index=self.leaf_index,
+            seq=seq,
+            action=action,
+            actor_node_id=self.sender_node_id,
+            reason=reason[:_MAX_REASON],
+            message_id=self.message_id,
+            at=self.at,
+        )
 
 
 class View:

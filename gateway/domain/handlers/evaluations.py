@@ -47,18 +47,7 @@ def _subject_key(subject: common_pb2.SubjectRef) -> str | None:
 
 
 def _event(logged: Logged, kind: str, object_id: str, action: str, reason: str = "") -> DomainEvent:
-    return DomainEvent(
-        kind=kind,
-        object_id=object_id,
-        log_origin=logged.log_origin,
-        leaf_index=logged.leaf_index,
-        seq=0,
-        action=action,
-        actor_node_id=logged.sender_node_id,
-        reason=reason,
-        message_id=logged.message_id,
-        at=logged.at,
-    )
+    return logged.event(kind, object_id, action, reason)
 
 
 class EvaluationHandler:

@@ -162,18 +162,7 @@ class MeasureListHandler:
 
     @staticmethod
     def _event(obj: DomainObject, logged: Logged, action: str, reason: str) -> DomainEvent:
-        return DomainEvent(
-            kind=obj.kind,
-            object_id=obj.object_id,
-            log_origin=logged.log_origin,
-            leaf_index=logged.leaf_index,
-            seq=0,
-            action=action,
-            actor_node_id=logged.sender_node_id,
-            reason=reason,
-            message_id=logged.message_id,
-            at=logged.at,
-        )
+        return logged.event(obj.kind, obj.object_id, action, reason)
 
 
 def _replace_attrs(obj: DomainObject, logged: Logged, **changes: object) -> DomainObject:

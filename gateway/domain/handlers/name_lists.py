@@ -362,18 +362,7 @@ def transition(
 
 
 def _event(obj: DomainObject, logged: Logged, action: str, reason: str, seq: int) -> DomainEvent:
-    return DomainEvent(
-        kind=obj.kind,
-        object_id=obj.object_id,
-        log_origin=logged.log_origin,
-        leaf_index=logged.leaf_index,
-        seq=seq,
-        action=action,
-        actor_node_id=logged.sender_node_id,
-        reason=reason,
-        message_id=logged.message_id,
-        at=logged.at,
-    )
+    return logged.event(obj.kind, obj.object_id, action, reason, seq=seq)
 
 
 def _short(state: str) -> str:

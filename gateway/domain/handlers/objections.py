@@ -238,18 +238,7 @@ def _ids(value: object) -> list[str]:
 def _event(
     logged: Logged, kind: str, object_id: str, action: str, reason: str, seq: int = 0
 ) -> DomainEvent:
-    return DomainEvent(
-        kind=kind,
-        object_id=object_id,
-        log_origin=logged.log_origin,
-        leaf_index=logged.leaf_index,
-        seq=seq,
-        action=action,
-        actor_node_id=logged.sender_node_id,
-        reason=reason,
-        message_id=logged.message_id,
-        at=logged.at,
-    )
+    return logged.event(kind, object_id, action, reason, seq=seq)
 
 
 def _type_name(value: int) -> str:

@@ -130,7 +130,7 @@ from creditlink.gateway.domain.rulesets import (
     publication_window,
     ruleset_for,
 )
-from creditlink.gateway.store.base import DomainEvent, DomainObject, ObjectKey
+from creditlink.gateway.store.base import DomainObject, ObjectKey
 from creditlink.sdk.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -428,20 +428,7 @@ class _Records:
 
     @staticmethod
     def _event(logged: Logged, view: View, record_id: str, action: str, reason: str) -> None:
-        view.event(
-            DomainEvent(
-                kind=KIND,
-                object_id=record_id,
-                log_origin=logged.log_origin,
-                leaf_index=logged.leaf_index,
-                seq=0,
-                action=action,
-                actor_node_id=logged.sender_node_id,
-                reason=reason,
-                message_id=logged.message_id,
-                at=logged.at,
-            )
-        )
+        view.event(logged.event(KIND, record_id, action, reason))
 
     # -- checks ----------------------------------------------------------------------------
 

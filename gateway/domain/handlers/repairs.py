@@ -260,18 +260,7 @@ def _label(key: ObjectKey) -> str:
 
 
 def _event(logged: Logged, kind: str, object_id: str, action: str, reason: str) -> DomainEvent:
-    return DomainEvent(
-        kind=kind,
-        object_id=object_id,
-        log_origin=logged.log_origin,
-        leaf_index=logged.leaf_index,
-        seq=0,
-        action=action,
-        actor_node_id=logged.sender_node_id,
-        reason=reason[:1024],
-        message_id=logged.message_id,
-        at=logged.at,
-    )
+    return logged.event(kind, object_id, action, reason)
 
 
 def _iso(day: dt.date | None) -> str | None:
