@@ -257,14 +257,28 @@ class IntakeWorkers:
                 size += len(item[0].sealed)
             if not chunk:
                 continue
-            if self._pool is None:
-                self._pool = self._new_pool()
-            pool = self._pool
+            jobs = [job for job, _ in chunk]
+            pool = self._live_pool()
+            try:
+                task = loop.run_in_executor(pool, _check_chunk, self._trust(), self._clock(), jobs)
+            except BrokenProcessPool:
+                # The pool learned of a dead worker before this chunk reached it: nothing of
+                # the chunk ran, so it goes to a fresh pool instead of failing.
+                self._drop(pool)
+                pool = self._live_pool()
+                task = loop.run_in_executor(pool, _check_chunk, self._trust(), self._clock(), jobs)
             self._in_flight += 1
-            task = loop.run_in_executor(
-                pool, _check_chunk, self._trust(), self._clock(), [job for job, _ in chunk]
-            )
             task.add_done_callback(functools.partial(self._finished, pool, chunk))
+
+    def _live_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = self._new_pool()
+        return self._pool
+
+    def _drop(self, pool: ProcessPoolExecutor) -> None:
+        if self._pool is pool:
+            self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _finished(
         self,
@@ -279,9 +293,7 @@ class IntakeWorkers:
         except BrokenProcessPool:
             # A worker died (killed, out of memory): nothing of these jobs was stored. The
             # next dispatch starts a fresh pool; these callers are refused as retryable.
-            if self._pool is pool:
-                self._pool = None
-                pool.shutdown(wait=False, cancel_futures=True)
+            self._drop(pool)
             outcomes = [
                 Unavailable("an intake worker process stopped; retry", reason="INTAKE_UNAVAILABLE")
                 for _ in chunk
