@@ -20,6 +20,7 @@ The file (``creditlink init`` writes one with :func:`write_config`)::
     log_level = "INFO"
     intake_workers = 4                        # processes checking submissions; 0 = in the
                                               # event loop; absent = one per CPU (up to 8)
+    holiday_table = "holidays.toml"           # working days for years chinesecalendar lacks
 
     [upstream]                                # where this node forwards to (optional)
     endpoint = "hub.example.cn:7443"
@@ -240,6 +241,9 @@ class GatewayConfig:
     #: Worker processes running the intake (gateway/workers.py); 0: on the event loop;
     #: ``None``: one per CPU, up to 8.
     intake_workers: int | None = None
+    #: The operator's holiday table (TOML or JSON, ``gateway/domain/calendar``) for years the
+    #: calendar package does not know; without it their deadlines are provisional.
+    holiday_table: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.store_url:
@@ -301,6 +305,7 @@ _FIELDS: Final[Mapping[str, _Field]] = {
     "rate_limit_burst": _Field(int, _check_burst),
     "log_level": _Field(str, _check_log_level),
     "intake_workers": _Field(int, _check_workers),
+    "holiday_table": _Field(Path),
 }
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off"})
@@ -500,6 +505,7 @@ def load_config(
         rate_limit_burst=_as_int(values.get("rate_limit_burst", 10000)),
         log_level=str(values.get("log_level", "INFO")),
         intake_workers=(_as_int(values["intake_workers"]) if "intake_workers" in values else None),
+        holiday_table=(Path(str(values["holiday_table"])) if "holiday_table" in values else None),
     )
 
 
@@ -534,6 +540,8 @@ def write_config(path: Path, config: GatewayConfig) -> None:
     }
     if config.intake_workers is not None:
         data["intake_workers"] = config.intake_workers
+    if config.holiday_table is not None:
+        data["holiday_table"] = str(config.holiday_table.absolute())
     if config.upstream is not None:
         data["upstream"] = {
             "endpoint": config.upstream.endpoint,

@@ -63,6 +63,7 @@ from grpc_reflection.v1alpha import reflection
 
 from creditlink.gateway.auth import DEV_PEER_HEADER, insecure_dev_peer_identity, peer_identity
 from creditlink.gateway.config import GatewayConfig
+from creditlink.gateway.domain.calendar import InvalidHolidayTable, WorkingDayCalendar
 from creditlink.gateway.domain.handlers import default_handlers
 from creditlink.gateway.domain.projection import Projection
 from creditlink.gateway.errors import ErrorInterceptor
@@ -182,6 +183,18 @@ class _Running:
     forwarder: Forwarder | None
 
 
+def _calendar(config: GatewayConfig) -> WorkingDayCalendar:
+    """The working-day calendar: the package's, plus the operator's holiday table if set."""
+    if config.holiday_table is None:
+        return WorkingDayCalendar()
+    try:
+        return WorkingDayCalendar.from_file(config.holiday_table)
+    except (OSError, InvalidHolidayTable) as exc:
+        raise GatewayError(
+            f"holiday table {config.holiday_table}: {exc}", reason="HOLIDAY_TABLE_INVALID"
+        ) from exc
+
+
 class GatewayNode:
     """One gateway: store, ledger, intake, servicers, gRPC server and metrics (module docstring).
 
@@ -231,6 +244,7 @@ class GatewayNode:
         self._running: _Running | None = None
         self._serving = False
         self._intake: IntakeRunner | None = None
+        self._calendar = _calendar(config)
 
     # -- identity and addresses ------------------------------------------------------------
 
@@ -339,7 +353,9 @@ class GatewayNode:
                 signing_key=creds.signing_key,
                 checkpoint_signer=signer,
                 # The domain state (records, name lists, reports...) changes with the append.
-                projector=Projection(default_handlers(), log_origin=creds.node.log_origin),
+                projector=Projection(
+                    default_handlers(self._calendar), log_origin=creds.node.log_origin
+                ),
             )
             await ledger.ensure_checkpoint()
             self.metrics.set_log_size((await store.head()).size)
@@ -619,6 +635,7 @@ class GatewayNode:
             signing_key=self._credentials.signing_key,
             sealing_keys=(self._credentials.sealing_key,),
             channel_credentials=self._credentials.channel_credentials(),
+            calendar=self._calendar,
         )
         return tuple(register(server, context) for register in DOMAIN_SERVICES)
 

@@ -18,7 +18,7 @@ adds its servicer and returns its full name (health checking and reflection list
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from creditlink.gateway.auth import PeerIdentity
+from creditlink.gateway.domain.calendar import WorkingDayCalendar
 from creditlink.gateway.intake import RejectedBatch
 from creditlink.gateway.ledger import Acknowledgement, Ledger, Submission
 from creditlink.gateway.store.base import Store
@@ -159,6 +160,8 @@ class ServiceContext:
     #: Who is calling (mutual TLS pins, or the development header).
     identify: PeerIdentity
     clock: Callable[[], datetime]
+    #: Working days for deadlines (with the operator's holiday table when configured).
+    calendar: WorkingDayCalendar = field(default_factory=WorkingDayCalendar)
     #: The node's own keys and mutual TLS, for services that act as the node itself (credit
     #: reports: the node signs the report, opens the order asking for it, and asks a report's
     #: issuer for its status). ``None``/empty where a service runs without them: such calls

@@ -112,7 +112,8 @@ _STORED_STATES: Final = {
 
 def register(server: grpc.aio.Server, ctx: ServiceContext) -> str:
     """Add the RecordService to ``server``; return its full name."""
-    record_service_pb2_grpc.add_RecordServiceServicer_to_server(RecordServicer(ctx), server)
+    servicer = RecordServicer(ctx, calendar=ctx.calendar)
+    record_service_pb2_grpc.add_RecordServiceServicer_to_server(servicer, server)
     return _pb.DESCRIPTOR.services_by_name["RecordService"].full_name
 
 

@@ -372,3 +372,12 @@ def test_intake_workers_default_to_one_per_cpu_and_can_be_set(tmp_path: Path) ->
     path = tmp_path / "written.toml"
     write_config(path, config)
     assert load_config(path, env={}).intake_workers == 2
+
+
+def test_holiday_table_path_is_resolved_and_round_trips(tmp_path: Path) -> None:
+    config = load_config(_toml(tmp_path, 'holiday_table = "holidays-2027.toml"\n' + FILE), env={})
+    assert config.holiday_table == tmp_path / "holidays-2027.toml"
+    assert load_config(None, env=NODE).holiday_table is None
+    path = tmp_path / "written.toml"
+    write_config(path, config)
+    assert load_config(path, env={}).holiday_table == config.holiday_table

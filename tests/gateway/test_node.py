@@ -13,7 +13,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -417,3 +417,22 @@ async def test_insecure_dev_serves_plaintext_on_loopback(dev: DevNode, tmp_path:
             with pytest.raises(grpc.aio.AioRpcError) as info:
                 await _health(channel, timeout=5)
             assert info.value.code() is grpc.StatusCode.UNAVAILABLE
+
+
+def test_the_operator_holiday_table_is_loaded_or_the_node_refuses_to_start(
+    dev: DevNode, tmp_path: Path
+) -> None:
+    """Deadlines in years chinesecalendar does not know use the operator's table."""
+    from creditlink.gateway.node import _calendar
+
+    table = tmp_path / "holidays-2027.toml"
+    table.write_text("[2027]\nholidays = [2027-01-01]\n", encoding="utf-8")
+    calendar = _calendar(_config(dev, tmp_path / "a", holiday_table=table))
+    assert calendar.add_working_days(date(2026, 12, 30), 2).provisional is False
+    assert (
+        _calendar(_config(dev, tmp_path / "b")).add_working_days(date(2099, 12, 30), 2).provisional
+    )
+    table.write_text("[2027]\nholidays = [2027-02-30]\n", encoding="utf-8")
+    with pytest.raises(GatewayError) as caught:
+        GatewayNode(_config(dev, tmp_path / "c", holiday_table=table), dev.node)
+    assert caught.value.reason == "HOLIDAY_TABLE_INVALID"
