@@ -36,32 +36,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
-import grpc
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+# The client core builds and verifies requests for any service (the public Client wraps only
+# the exchange); the CLI is part of the same distribution.
+from creditlink.cli._session import Failed as _Failed
+from creditlink.cli._session import Session
+from creditlink.cli._session import guarded as _guarded
 from creditlink.gateway.domain.measures import (
     NATIONAL_BASIC,
     load_seed_2021,
     measure_list_from_json,
 )
-
-# The client core builds and verifies requests for any service (the public Client wraps only
-# the exchange); the CLI is part of the same distribution.
-from creditlink.sdk.client._core import ClientCore, default_target
-from creditlink.sdk.credentials import Credentials, InvalidCredentials
-from creditlink.sdk.errors import CreditlinkError, from_grpc_error
 from creditlink.sdk.ids import InvalidIdentifier, validate_uscc
 from creditlink.v1 import (
     common_pb2,
-    exchange_service_pb2,
-    exchange_service_pb2_grpc,
     measure_pb2,
     measure_service_pb2,
     measure_service_pb2_grpc,
@@ -72,8 +66,6 @@ from creditlink.v1 import (
 
 __all__ = ["register"]
 
-T = TypeVar("T")
-
 _TIMEOUT: Final = 30.0
 #: ``--purpose`` values: the ``UsePurpose`` names, lower-case kebab.
 PURPOSES: Final = {
@@ -81,14 +73,6 @@ PURPOSES: Final = {
     for name, value in common_pb2.UsePurpose.items()
     if value
 }
-
-
-class _Failed(Exception):
-    """A command failed; ``code`` is the exit code, the message what to print."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def register(sub: Any) -> None:
@@ -160,53 +144,7 @@ def _connection(parser: argparse.ArgumentParser) -> None:
 # -- plumbing ----------------------------------------------------------------------------------
 
 
-class _Session:
-    """A verified connection to one gateway: its channel and the client core."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        try:
-            credentials = Credentials.load(args.credentials)
-            target = args.target or default_target(credentials)
-        except (InvalidCredentials, ValueError) as exc:
-            raise _Failed(str(exc), 2) from exc
-        self.timeout: float = args.timeout
-        self.core = ClientCore(credentials=credentials, target=target)
-        self.channel = grpc.secure_channel(target, credentials.channel_credentials())
-
-    def __enter__(self) -> _Session:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.channel.close()
-
-    def call(self, invoke: Callable[[float], T]) -> T:
-        """One unary call; a refusal becomes exit code 1 with the gateway's reason."""
-        try:
-            return invoke(self.timeout)
-        except grpc.RpcError as exc:
-            error = from_grpc_error(exc)
-            raise _Failed(f"{error.message} [{error.reason}]", 1) from exc
-
-    def identify(self) -> str:
-        """The gateway's node id, from its checkpoint verified under the trust bundle."""
-        if not self.core.gateway_known:
-            stub = exchange_service_pb2_grpc.ExchangeServiceStub(self.channel)
-            response = self.call(
-                lambda t: stub.GetCheckpoint(exchange_service_pb2.GetCheckpointRequest(), timeout=t)
-            )
-            self.core.identify_gateway(response.checkpoint)
-        return self.core.gateway
-
-
-def _guarded(name: str, args: argparse.Namespace, body: Callable[[argparse.Namespace], int]) -> int:
-    try:
-        return body(args)
-    except _Failed as exc:
-        print(f"creditlink {name}: error: {exc}", file=sys.stderr, flush=True)
-        return exc.code
-    except CreditlinkError as exc:  # an answer that did not verify
-        print(f"creditlink {name}: error: {exc.message} [{exc.reason}]", file=sys.stderr)
-        return 1
+_Session = Session
 
 
 def _dict(message: Message) -> dict[str, Any]:

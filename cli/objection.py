@@ -57,17 +57,18 @@ import functools
 import hashlib
 import json
 import mimetypes
-import sys
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
-import grpc
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from creditlink.cli._session import Failed as _Failed
+from creditlink.cli._session import Session
+from creditlink.cli._session import guarded as _guarded
 from creditlink.gateway.domain.calendar import WorkingDayCalendar
 from creditlink.gateway.domain.handlers.records import CHINA, date_pb
 from creditlink.gateway.domain.rulesets import (
@@ -80,15 +81,10 @@ from creditlink.gateway.domain.rulesets import (
     repair_feedback_deadline,
     ruleset_for,
 )
-from creditlink.sdk.client._core import ClientCore, default_target
-from creditlink.sdk.credentials import Credentials, InvalidCredentials
-from creditlink.sdk.errors import CreditlinkError, from_grpc_error
 from creditlink.sdk.ids import InvalidIdentifier, validate_uscc
 from creditlink.v1 import (
     commitment_pb2,
     common_pb2,
-    exchange_service_pb2,
-    exchange_service_pb2_grpc,
     name_list_pb2,
     name_list_service_pb2,
     name_list_service_pb2_grpc,
@@ -102,8 +98,6 @@ from creditlink.v1 import (
 )
 
 __all__ = ["OBJECTION_TYPES", "REPAIR_FORMS", "register"]
-
-T = TypeVar("T")
 
 _TIMEOUT: Final = 30.0
 #: Largest evidence file read (hashing only; the content never leaves the platform).
@@ -138,14 +132,6 @@ _CLAIMED: Final = frozenset(
         RepairCondition.CREDIT_REPORT,
     }
 )
-
-
-class _Failed(Exception):
-    """A command failed; ``code`` is the exit code, the message what to print."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def register(sub: Any) -> None:
@@ -281,42 +267,8 @@ def _positive(text: str) -> int:
 # -- plumbing ----------------------------------------------------------------------------------
 
 
-class _Session:
-    """A verified connection to one gateway: its channel and the client core."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        try:
-            credentials = Credentials.load(args.credentials)
-            target = args.target or default_target(credentials)
-        except (InvalidCredentials, ValueError) as exc:
-            raise _Failed(str(exc), 2) from exc
-        self.timeout: float = args.timeout
-        self.core = ClientCore(credentials=credentials, target=target)
-        self.channel = grpc.secure_channel(target, credentials.channel_credentials())
-
-    def __enter__(self) -> _Session:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.channel.close()
-
-    def call(self, invoke: Callable[[float], T]) -> T:
-        """One unary call; a refusal becomes exit code 1 with the gateway's reason."""
-        try:
-            return invoke(self.timeout)
-        except grpc.RpcError as exc:
-            error = from_grpc_error(exc)
-            raise _Failed(f"{error.message} [{error.reason}]", 1) from exc
-
-    def identify(self) -> str:
-        """The gateway's node id, from its checkpoint verified under the trust bundle."""
-        if not self.core.gateway_known:
-            stub = exchange_service_pb2_grpc.ExchangeServiceStub(self.channel)
-            response = self.call(
-                lambda t: stub.GetCheckpoint(exchange_service_pb2.GetCheckpointRequest(), timeout=t)
-            )
-            self.core.identify_gateway(response.checkpoint)
-        return self.core.gateway
+class _Session(Session):
+    """A verified connection to one gateway (``cli/_session.py``)."""
 
     def today(self) -> dt.date:
         """Today in China Standard Time, on the client's clock."""
@@ -338,17 +290,6 @@ class _Session:
         response = self.call(lambda t: send(request.request_id, request.sealed, t))
         receipt = self.core.verify_receipt(response.receipt, prepared.expected)
         return response, receipt.first_leaf_index
-
-
-def _guarded(name: str, args: argparse.Namespace, body: Callable[[argparse.Namespace], int]) -> int:
-    try:
-        return body(args)
-    except _Failed as exc:
-        print(f"creditlink {name}: error: {exc}", file=sys.stderr, flush=True)
-        return exc.code
-    except CreditlinkError as exc:  # an answer that did not verify
-        print(f"creditlink {name}: error: {exc.message} [{exc.reason}]", file=sys.stderr)
-        return 1
 
 
 def _dict(message: Message) -> dict[str, Any]:
