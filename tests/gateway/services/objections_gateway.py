@@ -12,28 +12,15 @@ callers (the CLI).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
-import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import grpc
-
-from creditlink.gateway.auth import peer_identity
 from creditlink.gateway.bootstrap import DevFederation
 from creditlink.gateway.domain.handlers import default_handlers
-from creditlink.gateway.domain.projection import Projection
-from creditlink.gateway.errors import ErrorInterceptor
-from creditlink.gateway.intake import Intake
-from creditlink.gateway.ledger import Ledger
 from creditlink.gateway.services import name_lists, objections, records
-from creditlink.gateway.services.exchange import ExchangeServicer
-from creditlink.gateway.services.pipeline import ServiceContext
-from creditlink.gateway.store import Store, open_store
 from creditlink.sdk import envelope
 from creditlink.sdk.batch import sign_batch
 from creditlink.sdk.credentials import Credentials
@@ -43,9 +30,9 @@ from creditlink.sdk.seal import (
     Recipient,
     seal,
 )
-from creditlink.v1 import envelope_pb2, exchange_service_pb2_grpc, statement_pb2
+from creditlink.v1 import envelope_pb2, statement_pb2
 from tests.gateway.objection_statements import at_china, kind_of
-from tests.gateway.services.conftest import HUB, TrustHolder
+from tests.gateway.services.hub_gateway import HubGateway, in_thread, serve_hub
 
 __all__ = ["Clock", "ObjectionGateway", "running_in_thread", "sealed", "serve_objections"]
 
@@ -63,80 +50,21 @@ class Clock:
         self.now = at_china(day, hour)
 
 
-@dataclass
-class ObjectionGateway:
-    """A running hub with ObjectionService, RecordService, NameListService and Exchange."""
-
-    address: str
-    federation: DevFederation
-    trust: TrustHolder
-    store: Store
-    ledger: Ledger
-    clock: Clock
-
-    def channel(self, creds: Credentials | grpc.ChannelCredentials) -> grpc.aio.Channel:
-        if isinstance(creds, Credentials):
-            creds = creds.channel_credentials()
-        return grpc.aio.secure_channel(self.address, creds)
-
-    def creds(self, node_id: str) -> Credentials:
-        return self.federation.node(node_id).credentials
+#: A hub with ObjectionService, RecordService, NameListService and Exchange.
+ObjectionGateway = HubGateway
 
 
-async def serve_objections(
+def serve_objections(
     federation: DevFederation, store_url: str, *, clock: Clock | None = None
 ) -> AsyncIterator[ObjectionGateway]:
     """Run the hub until the caller is done with it."""
-    hub = federation.node(HUB).credentials
-    assert hub.checkpoint_key is not None
-    trust = TrustHolder(hub.trust_bundle)
-    clock = clock or Clock()
-    store = open_store(store_url)
-    await store.open()
-    origin = hub.node.log_origin
-    ledger = Ledger(
-        store=store,
-        node_id=HUB,
-        origin=origin,
-        signing_key=hub.signing_key,
-        checkpoint_signer=hub.checkpoint_key,
-        clock=clock,
-        projector=Projection(default_handlers(), log_origin=origin),
+    return serve_hub(
+        federation,
+        store_url,
+        clock=clock or Clock(),
+        handlers=default_handlers(),
+        services=(records.register, name_lists.register, objections.register),
     )
-    exchange = ExchangeServicer(
-        intake=Intake(node_id=HUB, trust=trust, sealing_keys=[hub.sealing_key]),
-        ledger=ledger,
-        store=store,
-        trust=trust,
-        identify=peer_identity,
-    )
-    server = grpc.aio.server(interceptors=[ErrorInterceptor()])
-    exchange_service_pb2_grpc.add_ExchangeServiceServicer_to_server(exchange, server)
-    context = ServiceContext(
-        node_id=HUB,
-        log_origin=origin,
-        pipeline=exchange.pipeline,
-        store=store,
-        trust=trust,
-        identify=peer_identity,
-        clock=clock,
-    )
-    names = [m.register(server, context) for m in (records, name_lists, objections)]
-    assert names[-1] == "creditlink.v1.ObjectionService"
-    port = server.add_secure_port("127.0.0.1:0", hub.server_credentials())
-    await server.start()
-    try:
-        yield ObjectionGateway(
-            address=f"127.0.0.1:{port}",
-            federation=federation,
-            trust=trust,
-            store=store,
-            ledger=ledger,
-            clock=clock,
-        )
-    finally:
-        await server.stop(None)
-        await store.close()
 
 
 @contextlib.contextmanager
@@ -144,32 +72,8 @@ def running_in_thread(
     federation: DevFederation, store_url: str, *, clock: Clock | None = None
 ) -> Iterator[ObjectionGateway]:
     """:func:`serve_objections` on an event loop of its own, for blocking callers."""
-    loop = asyncio.new_event_loop()
-    ready: asyncio.Future[ObjectionGateway] = loop.create_future()
-    stop = asyncio.Event()
-
-    async def main() -> None:
-        try:
-            async for gateway in serve_objections(federation, store_url, clock=clock):
-                ready.set_result(gateway)
-                await stop.wait()
-        except BaseException as exc:
-            if not ready.done():
-                ready.set_exception(exc)
-            raise
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
-    thread.start()
-    try:
-        yield asyncio.run_coroutine_threadsafe(_wait(ready), loop).result(timeout=30)
-    finally:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(timeout=30)
-        loop.close()
-
-
-async def _wait(future: asyncio.Future[ObjectionGateway]) -> ObjectionGateway:
-    return await future
+    with in_thread(lambda: serve_objections(federation, store_url, clock=clock)) as gateway:
+        yield gateway
 
 
 def sealed(

@@ -13,27 +13,14 @@ blocking clients (the SDK's ``Client`` and the CLI).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import grpc
-
-from creditlink.gateway.auth import peer_identity
 from creditlink.gateway.bootstrap import DevFederation
 from creditlink.gateway.domain.handlers.records import record_handlers
-from creditlink.gateway.domain.projection import Projection
-from creditlink.gateway.errors import ErrorInterceptor
-from creditlink.gateway.intake import Intake
-from creditlink.gateway.ledger import Ledger
 from creditlink.gateway.services import records
-from creditlink.gateway.services.exchange import ExchangeServicer
-from creditlink.gateway.services.pipeline import ServiceContext
-from creditlink.gateway.store import Store, open_store
 from creditlink.sdk import envelope
 from creditlink.sdk.batch import sign_batch
 from creditlink.sdk.credentials import Credentials
@@ -43,8 +30,9 @@ from creditlink.sdk.seal import (
     Recipient,
     seal,
 )
-from creditlink.v1 import exchange_service_pb2_grpc, record_pb2, statement_pb2
-from tests.gateway.services.conftest import HUB, TrustHolder
+from creditlink.v1 import record_pb2, statement_pb2
+from tests.gateway.services.conftest import HUB
+from tests.gateway.services.hub_gateway import HubGateway, in_thread, serve_hub
 
 __all__ = [
     "Clock",
@@ -71,77 +59,21 @@ class Clock:
         self.now = datetime(year, month, day, hour, tzinfo=UTC) - timedelta(hours=8)
 
 
-@dataclass
-class RecordsGateway:
-    """A running hub with RecordService (and ExchangeService, for the SDK's bulk path)."""
-
-    address: str
-    federation: DevFederation
-    trust: TrustHolder
-    store: Store
-    ledger: Ledger
-    clock: Clock
-
-    def channel(self, creds: Credentials | grpc.ChannelCredentials) -> grpc.aio.Channel:
-        if isinstance(creds, Credentials):
-            creds = creds.channel_credentials()
-        return grpc.aio.secure_channel(self.address, creds)
+#: A hub with RecordService (and ExchangeService, for the SDK's bulk path).
+RecordsGateway = HubGateway
 
 
-async def serve_records(
+def serve_records(
     federation: DevFederation, store_url: str, *, clock: Clock | None = None
 ) -> AsyncIterator[RecordsGateway]:
     """Run the hub until the caller is done with it."""
-    hub = federation.node(HUB).credentials
-    assert hub.checkpoint_key is not None
-    trust = TrustHolder(hub.trust_bundle)
-    clock = clock or Clock()
-    store = open_store(store_url)
-    await store.open()
-    origin = hub.node.log_origin
-    ledger = Ledger(
-        store=store,
-        node_id=HUB,
-        origin=origin,
-        signing_key=hub.signing_key,
-        checkpoint_signer=hub.checkpoint_key,
-        clock=clock,
-        projector=Projection(record_handlers(), log_origin=origin),
+    return serve_hub(
+        federation,
+        store_url,
+        clock=clock or Clock(),
+        handlers=record_handlers(),
+        services=(records.register,),
     )
-    exchange = ExchangeServicer(
-        intake=Intake(node_id=HUB, trust=trust, sealing_keys=[hub.sealing_key]),
-        ledger=ledger,
-        store=store,
-        trust=trust,
-        identify=peer_identity,
-    )
-    server = grpc.aio.server(interceptors=[ErrorInterceptor()])
-    exchange_service_pb2_grpc.add_ExchangeServiceServicer_to_server(exchange, server)
-    context = ServiceContext(
-        node_id=HUB,
-        log_origin=origin,
-        pipeline=exchange.pipeline,
-        store=store,
-        trust=trust,
-        identify=peer_identity,
-        clock=clock,
-    )
-    name = records.register(server, context)
-    assert name == "creditlink.v1.RecordService"
-    port = server.add_secure_port("127.0.0.1:0", hub.server_credentials())
-    await server.start()
-    try:
-        yield RecordsGateway(
-            address=f"127.0.0.1:{port}",
-            federation=federation,
-            trust=trust,
-            store=store,
-            ledger=ledger,
-            clock=clock,
-        )
-    finally:
-        await server.stop(None)
-        await store.close()
 
 
 @contextlib.contextmanager
@@ -149,32 +81,8 @@ def running_in_thread(
     federation: DevFederation, store_url: str, *, clock: Clock | None = None
 ) -> Iterator[RecordsGateway]:
     """:func:`serve_records` on an event loop of its own, for blocking callers."""
-    loop = asyncio.new_event_loop()
-    ready: asyncio.Future[RecordsGateway] = loop.create_future()
-    stop = asyncio.Event()
-
-    async def main() -> None:
-        try:
-            async for gateway in serve_records(federation, store_url, clock=clock):
-                ready.set_result(gateway)
-                await stop.wait()
-        except BaseException as exc:
-            if not ready.done():
-                ready.set_exception(exc)
-            raise
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
-    thread.start()
-    try:
-        yield asyncio.run_coroutine_threadsafe(_wait(ready), loop).result(timeout=30)
-    finally:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(timeout=30)
-        loop.close()
-
-
-async def _wait(future: asyncio.Future[RecordsGateway]) -> RecordsGateway:
-    return await future
+    with in_thread(lambda: serve_records(federation, store_url, clock=clock)) as gateway:
+        yield gateway
 
 
 def make_statement(
