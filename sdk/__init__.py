@@ -58,6 +58,7 @@ from creditlink.sdk.keys import (
     SealingPrivateKey,
     SealingPublicKey,
 )
+from creditlink.sdk.mirror import NameListMirror
 from creditlink.sdk.seal import OpenedEnvelope, Recipient, SealedEnvelope
 from creditlink.sdk.trust import TrustBundle, TrustBundleBuilder
 
@@ -81,6 +82,7 @@ __all__ = [
     "KeyRecord",
     "KeySet",
     "LimitExceeded",
+    "NameListMirror",
     "NotFound",
     "OpenedEnvelope",
     "PermissionDenied",

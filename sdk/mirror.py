@@ -1,0 +1,729 @@
+"""A local copy of a gateway's name lists, kept in sync from its feed: :class:`NameListMirror`.
+
+A local platform that must check "is this subject listed?" thousands of times a second cannot
+ask the gateway each time. The mirror pulls the ``name-list-entry`` and
+``name-list-transition`` statements from :meth:`Client.subscribe
+<creditlink.sdk.client.Client.subscribe>`, folds them into per-subject state held compactly in
+memory, and persists them with the subscription cursor in one SQLite file, so that a restarted
+program reloads the file and resumes where it stopped::
+
+    from creditlink.sdk import Client, NameListMirror
+
+    with Client.from_credentials(".creditlink/operator") as client:
+        with NameListMirror(client, "name-lists.db") as mirror:
+            mirror.sync()                       # pull up to the log's current end
+            if mirror.is_listed("91330100MA27XL0A6Q"):
+                refs = mirror.measures_for("91330100MA27XL0A6Q", "USE_PURPOSE_BIDDING")
+
+What is verified (nothing unverified reaches the fold):
+
+1. every entry, by the client's subscription: the DSSE signature (or the batch head's signature
+   and the item's audit path) under keys the trust bundle lists for the sender and the kind at
+   the time the entry was logged, then the payload parsed strictly with the kind its payload
+   type names (:class:`~creditlink.sdk.client.Entry`);
+2. each progress checkpoint the gateway sends along, under the gateway's checkpoint key, and
+   that the log never shrinks (the subscription);
+3. before each :meth:`NameListMirror.sync`, that the gateway's log extends the checkpoint the
+   file recorded last (an RFC 9162 consistency proof, :meth:`Client.get_consistency_proof
+   <creditlink.sdk.client.Client.get_consistency_proof>`): a rewritten history raises
+   :class:`~creditlink.sdk.errors.InvalidProof` before anything new is applied.
+
+The fold re-implements, in a few lines, the lifecycle rules of ``name_list.proto`` (the SDK
+never imports the gateway): an entry is created ``LISTED``; a transition applies only when it
+names a known entry, comes from the node that signed the entry, names the entry's current state
+as ``from_state``, and is allowed (REPAIRED, REMOVED and EXPIRED are terminal, a transition
+changes the state, only UNDER_OBJECTION and RECTIFYING return to LISTED, and after the last day
+of the listing only the expiry may be recorded). Anything else is skipped and recorded as
+skipped in the file. An entry is **in force** on a day (China Standard Time) when its state is
+LISTED, UNDER_OBJECTION or RECTIFYING, its listing has started and its ``listing_end`` (if any)
+has not passed: expiry is derived, as the gateway derives it.
+
+Known simplifications: a transition takes effect when it is mirrored, not at its
+``effective_at`` (the gateway's ``CheckSubject(as_of=...)`` honours ``effective_at``);
+:meth:`NameListMirror.measures_for` returns the entries' measure *references* without resolving
+them against the measure list in force, so ``purpose`` is validated but does not filter yet.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from array import array
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Final, Self
+
+from creditlink.sdk.errors import CreditlinkError, VerificationError
+from creditlink.sdk.tlog import Checkpoint
+from creditlink.v1 import common_pb2, measure_pb2, name_list_pb2
+
+if TYPE_CHECKING:
+    from creditlink.sdk.client import Client, Entry, Subscription
+
+__all__ = ["MeasureRef", "MirroredEntry", "NameListMirror", "SyncResult"]
+
+_log = logging.getLogger(__name__)
+
+#: The statement kinds the mirror follows.
+KINDS: Final = ("name-list-entry", "name-list-transition")
+#: China Standard Time: listing dates are calendar dates there (common.proto).
+_CST: Final = timezone(timedelta(hours=8), "CST")
+
+_S = name_list_pb2.NameListState
+_LISTED: Final = name_list_pb2.NAME_LIST_STATE_LISTED
+_UNDER_OBJECTION: Final = name_list_pb2.NAME_LIST_STATE_UNDER_OBJECTION
+_RECTIFYING: Final = name_list_pb2.NAME_LIST_STATE_RECTIFYING
+_EXPIRED: Final = name_list_pb2.NAME_LIST_STATE_EXPIRED
+#: States in force are 1..3 (LISTED, UNDER_OBJECTION, RECTIFYING); 4..6 are terminal.
+_LAST_ACTIVE: Final = 3
+_LAST_STATE: Final = 6
+#: ``listing_end`` of an open-ended listing, as a day number (YYYYMMDD): after every real day.
+_OPEN_END: Final = 99991231
+_now: Final = time.time
+
+# Entry ids (ULID or UUID) are packed into 18 bytes each: a format byte, then the value.
+_ID_STRIDE: Final = 18
+_UUID: Final = 0
+_ULID: Final = 1
+_UUID_PREFIX: Final = bytes((_UUID,))
+_CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_CROCKFORD_VALUE: Final = {c: i for i, c in enumerate(_CROCKFORD)}
+
+# Measure references are stored as text: fields split by \x1f, references by \x1e.
+_FIELD_SEP: Final = "\x1f"
+_REF_SEP: Final = "\x1e"
+
+#: The file's schema. ``entries.row`` is the entry's index in the in-memory arrays.
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY NOT NULL,
+    value BLOB
+);
+CREATE TABLE IF NOT EXISTS entries (
+    row INTEGER PRIMARY KEY NOT NULL,
+    entry_id TEXT NOT NULL UNIQUE,
+    subject TEXT NOT NULL,
+    state INTEGER NOT NULL,
+    listing_start INTEGER NOT NULL,
+    listing_end INTEGER NOT NULL,
+    measures TEXT NOT NULL,
+    origin_node_id TEXT NOT NULL,
+    leaf_index INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS statements (
+    leaf_index INTEGER PRIMARY KEY NOT NULL,
+    kind TEXT NOT NULL,
+    entry_id TEXT NOT NULL,
+    sender_node_id TEXT NOT NULL,
+    payload_type TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    applied INTEGER NOT NULL,
+    note TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class MeasureRef:
+    """A reference into a published measure list version (``creditlink.v1.MeasureRef``)."""
+
+    list_id: str
+    version: str
+    measure_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class MirroredEntry:
+    """One mirrored name-list entry, as the fold left it.
+
+    ``subject`` is the listed subject's USCC (or person token for a natural person); ``state``
+    the ``NameListState`` name the last applied transition set; ``in_force`` whether the entry
+    applies on the day asked about (state, listing start and end, China Standard Time).
+    """
+
+    entry_id: str
+    subject: str
+    state: str
+    listing_start: date
+    listing_end: date | None
+    measures: tuple[MeasureRef, ...]
+    in_force: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class SyncResult:
+    """What one :meth:`NameListMirror.sync` did."""
+
+    entries_added: int
+    transitions_applied: int
+    #: Statements left out of the fold (their reasons are in the file's ``statements.note``).
+    skipped: int
+    #: The next log leaf the mirror will read.
+    cursor: int
+    #: The latest checkpoint proven consistent with the file's previous one.
+    checkpoint: Checkpoint | None
+
+
+_ROW_MASK: Final = 0xFFFFFFFF
+
+
+def _single(row: int, state: int, start: int, end: int) -> int:
+    """The head of a subject with one entry: its in-force window and row in one int.
+
+    ``window << 33 | row << 1`` with ``window = start << 27 | end`` (YYYYMMDD days, 27 bits
+    each) while the state is in force, else 0 (an empty window). A subject with several
+    entries has the head ``row << 1 | 1`` (its newest row; the rest are chained through
+    ``_next``). So the common lookup reads no array at all: fewer cache misses on a large
+    mirror.
+    """
+    window = (start << 27 | end) if state <= _LAST_ACTIVE else 0
+    return window << 33 | row << 1
+
+
+def _day(value: date) -> int:
+    return value.year * 10000 + value.month * 100 + value.day
+
+
+def _proto_day(value: common_pb2.Date) -> int:
+    return value.year * 10000 + value.month * 100 + value.day
+
+
+def _date_of(day: int) -> date:
+    return date(day // 10000, day // 100 % 100, day % 100)
+
+
+def _pack_id(entry_id: str) -> bytes:
+    """18 bytes for a UUID or ULID entry id (``ValueError`` for anything else)."""
+    if len(entry_id) == 36:
+        if entry_id.count("-") != 4 or entry_id != entry_id.lower():
+            raise ValueError(f"entry id {entry_id!r} is not a lower-case UUID")
+        return _UUID_PREFIX + bytes.fromhex(entry_id.replace("-", "")) + b"\x00"
+    if len(entry_id) == 26:
+        number = 0
+        for char in entry_id:
+            number = number * 32 + _CROCKFORD_VALUE[char]  # KeyError -> caught by the caller
+        return bytes((_ULID,)) + number.to_bytes(17, "big")
+    raise ValueError(f"entry id {entry_id!r} is neither a ULID nor a UUID")
+
+
+def _unpack_id(packed: bytes | bytearray) -> str:
+    if packed[0] == _UUID:
+        return str(uuid.UUID(bytes=bytes(packed[1:17])))
+    number = int.from_bytes(packed[1:], "big")
+    chars = []
+    for _ in range(26):
+        number, digit = divmod(number, 32)
+        chars.append(_CROCKFORD[digit])
+    return "".join(reversed(chars))
+
+
+def _encode_measures(refs: Iterable[measure_pb2.MeasureRef]) -> str:
+    return _REF_SEP.join(_FIELD_SEP.join((r.list_id, r.version, r.measure_id)) for r in refs)
+
+
+def _decode_measures(text: str) -> tuple[MeasureRef, ...]:
+    if not text:
+        return ()
+    return tuple(MeasureRef(*part.split(_FIELD_SEP)) for part in text.split(_REF_SEP))
+
+
+def _purpose_value(purpose: int | str) -> int:
+    """A defined, non-zero ``UsePurpose`` value from a value or a name (``ValueError``)."""
+    value: int
+    if isinstance(purpose, str):
+        value = common_pb2.UsePurpose.Value(purpose)
+    elif isinstance(purpose, int) and not isinstance(purpose, bool):
+        common_pb2.UsePurpose.Name(purpose)  # type: ignore[arg-type]  # ValueError if unknown
+        value = purpose
+    else:
+        raise TypeError("purpose is a UsePurpose value or name")
+    if value == common_pb2.USE_PURPOSE_UNSPECIFIED:
+        raise ValueError("purpose is required")
+    return value
+
+
+class _Skip(Exception):
+    """A statement the fold leaves out, with why."""
+
+
+class NameListMirror:
+    """The name lists of one gateway's log, in memory and in one SQLite file.
+
+    ``client`` is the connected :class:`~creditlink.sdk.client.Client` to sync from (``None``
+    for a read-only mirror of an existing file); ``path`` the SQLite file, created with mode
+    0600 if missing and loaded otherwise. ``page_size`` statements are applied per SQLite
+    transaction, together with the cursor after them, so a crash never loses or repeats one.
+
+    Reads (:meth:`is_listed`, :meth:`entries_for`, :meth:`measures_for`) answer from memory
+    and are safe from any thread while one thread syncs (:meth:`sync`, :meth:`follow`, or
+    :meth:`start` for a background thread). Memory: a dict from subject to its newest entry's
+    row, and per entry a state byte, three 4-byte integers (start, end, next row of the same
+    subject), a 4-byte index into the interned measure-reference sets and the 18-byte packed
+    entry id.
+    """
+
+    def __init__(
+        self, client: Client | None, path: str | os.PathLike[str], *, page_size: int = 1000
+    ) -> None:
+        """Open (or create) the mirror at ``path`` and load it into memory."""
+        if page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        self._client = client
+        self._path = Path(path)
+        self._page_size = page_size
+        if not self._path.exists():
+            # Private: what a platform mirrors, and how far, is its own business.
+            os.close(os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        self._db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._sync_lock = threading.Lock()
+        self._subscription: Subscription | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._day_number = 0
+        self._day_ends = 0.0
+        self._load()
+
+    # -- loading ------------------------------------------------------------------------------
+
+    def _reset_memory(self) -> None:
+        self._heads: dict[str, int] = {}
+        self._state = bytearray()
+        self._start = array("i")
+        self._end = array("i")
+        self._next = array("i")
+        self._mset = array("I")
+        self._ids = bytearray()
+        self._msets: list[tuple[MeasureRef, ...]] = []
+        self._mset_index: dict[str, int] = {}
+
+    def _load(self) -> None:
+        """Rebuild memory from the file (rows in order, so ``row`` is the array index)."""
+        self._reset_memory()
+        rows = self._db.execute(
+            "SELECT row, entry_id, subject, state, listing_start, listing_end, measures "
+            "FROM entries ORDER BY row"
+        )
+        heads, state, start, end, nxt, mset = (
+            self._heads,
+            self._state,
+            self._start,
+            self._end,
+            self._next,
+            self._mset,
+        )
+        ids, intern = self._ids, self._intern
+        for expected, (row, entry_id, subject, st, begin, finish, measures) in enumerate(rows):
+            if row != expected:
+                raise ValueError(f"{self._path}: entry rows are not contiguous at {expected}")
+            state.append(st)
+            start.append(begin)
+            end.append(finish)
+            head = heads.get(subject)
+            if head is None:
+                nxt.append(-1)
+                heads[subject] = _single(row, st, begin, finish)
+            else:
+                nxt.append((head >> 1) & _ROW_MASK)
+                heads[subject] = (row << 1) | 1
+            mset.append(intern(measures))
+            ids += _pack_id(entry_id)
+        cursor = self._meta("cursor") or 0
+        if not isinstance(cursor, int) or cursor < 0:
+            raise ValueError(f"{self._path}: the recorded cursor is not valid")
+        self._cursor = cursor
+        self._checkpoint = self._stored_checkpoint()
+
+    def _intern(self, measures: str) -> int:
+        index = self._mset_index.get(measures)
+        if index is None:
+            index = self._mset_index[measures] = len(self._msets)
+            self._msets.append(_decode_measures(measures))
+        return index
+
+    def _meta(self, key: str) -> object:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def _set_meta(self, key: str, value: object) -> None:
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def _stored_checkpoint(self) -> Checkpoint | None:
+        origin = self._meta("checkpoint_origin")
+        if origin is None:
+            return None
+        size, root = self._meta("checkpoint_size"), self._meta("checkpoint_root")
+        if not (isinstance(origin, str) and isinstance(size, int) and isinstance(root, bytes)):
+            raise ValueError(f"{self._path}: the recorded checkpoint is not valid")
+        return Checkpoint(origin=origin, size=size, root_hash=root)
+
+    # -- state --------------------------------------------------------------------------------
+
+    @property
+    def path(self) -> Path:
+        """The SQLite file."""
+        return self._path
+
+    @property
+    def cursor(self) -> int:
+        """The next log leaf to read: every earlier one is in the file."""
+        return self._cursor
+
+    @property
+    def checkpoint(self) -> Checkpoint | None:
+        """The latest checkpoint the mirror proved consistent with its previous one."""
+        return self._checkpoint
+
+    def __len__(self) -> int:
+        """The number of mirrored entries (in force or not)."""
+        return len(self._state)
+
+    # -- reads (from memory) ------------------------------------------------------------------
+
+    def _today(self) -> int:
+        """Today in China Standard Time as YYYYMMDD, recomputed once a day."""
+        now = _now()
+        if now >= self._day_ends:
+            current = datetime.fromtimestamp(now, _CST)
+            self._day_number = _day(current.date())
+            midnight = current.replace(hour=0, minute=0, second=0, microsecond=0)
+            self._day_ends = (midnight + timedelta(days=1)).timestamp()
+        return self._day_number
+
+    def is_listed(self, uscc: str, at: date | None = None) -> bool:
+        """Whether an entry about ``uscc`` (or a person token) is in force on ``at`` (a China
+        Standard Time date; today by default)."""
+        head = self._heads.get(uscc)
+        if head is None:
+            return False
+        # The hot path: no calls but the clock's, cached attributes, constants inlined.
+        if at is not None:
+            day = _day(at)
+        elif _now() < self._day_ends:
+            day = self._day_number
+        else:
+            day = self._today()
+        if not head & 1:  # one entry: its window is in the head (see _single)
+            window = head >> 33
+            return window >> 27 <= day <= window & 0x7FFFFFF
+        row = (head >> 1) & 0xFFFFFFFF  # _ROW_MASK
+        state, start, end = self._state, self._start, self._end
+        while True:
+            if state[row] <= 3 and start[row] <= day <= end[row]:  # 3: _LAST_ACTIVE
+                return True
+            row = self._next[row]
+            if row < 0:
+                return False
+
+    def _rows(self, subject: str) -> list[int]:
+        rows = []
+        head = self._heads.get(subject)
+        row = -1 if head is None else (head >> 1) & _ROW_MASK
+        while row >= 0:
+            rows.append(row)
+            row = self._next[row]
+        rows.reverse()  # oldest first: log order
+        return rows
+
+    def _in_force(self, row: int, day: int) -> bool:
+        return self._state[row] <= _LAST_ACTIVE and self._start[row] <= day <= self._end[row]
+
+    def entries_for(self, uscc: str, at: date | None = None) -> tuple[MirroredEntry, ...]:
+        """Every mirrored entry about ``uscc`` in log order, ended ones included, with whether
+        each is in force on ``at`` (today by default)."""
+        day = self._today() if at is None else _day(at)
+        out = []
+        for row in self._rows(uscc):
+            end = self._end[row]
+            packed = self._ids[row * _ID_STRIDE : (row + 1) * _ID_STRIDE]
+            out.append(
+                MirroredEntry(
+                    entry_id=_unpack_id(packed),
+                    subject=uscc,
+                    state=_S.Name(self._state[row]),  # type: ignore[arg-type]
+                    listing_start=_date_of(self._start[row]),
+                    listing_end=None if end == _OPEN_END else _date_of(end),
+                    measures=self._msets[self._mset[row]],
+                    in_force=self._in_force(row, day),
+                )
+            )
+        return tuple(out)
+
+    def measures_for(
+        self, uscc: str, purpose: int | str, at: date | None = None
+    ) -> tuple[MeasureRef, ...]:
+        """The measure references of the entries about ``uscc`` in force on ``at``, without
+        repeats, in log order.
+
+        ``purpose`` (a ``UsePurpose`` value or name) is checked but does not filter yet: the
+        references are not resolved against the measure list in force (use the gateway's
+        ``CheckSubject`` for the resolved measures and their ``applies_in``).
+        """
+        _purpose_value(purpose)
+        day = self._today() if at is None else _day(at)
+        seen: dict[MeasureRef, None] = {}
+        for row in self._rows(uscc):
+            if self._in_force(row, day):
+                seen.update(dict.fromkeys(self._msets[self._mset[row]]))
+        return tuple(seen)
+
+    # -- sync ---------------------------------------------------------------------------------
+
+    def _require_client(self) -> Client:
+        if self._client is None:
+            raise ValueError("this mirror has no client: open it with one to sync")
+        return self._client
+
+    def _prove_consistency(self, client: Client) -> Checkpoint:
+        """Step 3 of the module docstring: the gateway's log extends the recorded checkpoint."""
+        old = self._checkpoint
+        if old is None:
+            return client.get_checkpoint()
+        new = client.get_consistency_proof(old).new  # InvalidProof if the log was rewritten
+        if new.origin != old.origin:
+            raise VerificationError(
+                f"the mirror follows {old.origin!r}, the gateway's log is {new.origin!r}",
+                reason="LOG_ORIGIN_MISMATCH",
+            )
+        return new
+
+    def sync(self, until_head: bool = True) -> SyncResult:
+        """Pull new name-list statements, fold them in and persist them, page by page.
+
+        With ``until_head`` (the default) it returns at the log's current end; without, it
+        follows the log until :meth:`stop` (or an error). Resumes from the file's cursor, after
+        proving the gateway's log consistent with the checkpoint recorded last.
+        """
+        client = self._require_client()
+        with self._sync_lock:
+            checkpoint = self._prove_consistency(client)
+            counts = [0, 0, 0]  # entries added, transitions applied, skipped
+            subscription = client.subscribe(KINDS, cursor=self._cursor, follow=not until_head)
+            self._subscription = subscription
+            pending = 0
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    for entry in self._iterate(subscription):
+                        self._apply(entry, counts)
+                        pending += 1
+                        if pending >= self._page_size or not until_head:
+                            self._commit(subscription.cursor, None)
+                            pending = 0
+                            self._db.execute("BEGIN IMMEDIATE")
+                    self._commit(subscription.cursor, checkpoint)
+                except BaseException:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    self._load()  # memory back to what the file holds
+                    raise
+            finally:
+                self._subscription = None
+                subscription.close()
+        return SyncResult(
+            entries_added=counts[0],
+            transitions_applied=counts[1],
+            skipped=counts[2],
+            cursor=self._cursor,
+            checkpoint=self._checkpoint,
+        )
+
+    def _iterate(self, subscription: Subscription) -> Iterator[Entry]:
+        try:
+            yield from subscription
+        except CreditlinkError:
+            if not self._stopping.is_set():
+                raise  # closed from stop(): end quietly
+
+    def _commit(self, cursor: int, checkpoint: Checkpoint | None) -> None:
+        self._set_meta("cursor", max(cursor, self._cursor))
+        if checkpoint is not None:
+            self._set_meta("checkpoint_origin", checkpoint.origin)
+            self._set_meta("checkpoint_size", checkpoint.size)
+            self._set_meta("checkpoint_root", checkpoint.root_hash)
+        self._db.execute("COMMIT")
+        self._cursor = max(cursor, self._cursor)
+        if checkpoint is not None:
+            self._checkpoint = checkpoint
+
+    def _apply(self, entry: Entry, counts: list[int]) -> None:
+        """Fold one verified entry into memory and the open transaction."""
+        statement = entry.statement
+        if entry.kind == "name-list-entry":
+            entry_id = statement.name_list_entry.entry_id
+        else:
+            entry_id = statement.name_list_transition.entry_id
+        try:
+            if entry.kind == "name-list-entry":
+                self._add_entry(entry)
+                counts[0] += 1
+            elif entry.kind == "name-list-transition":
+                self._move_entry(entry)
+                counts[1] += 1
+            else:
+                raise _Skip(f"not a name-list kind: {entry.kind}")
+            applied, note = 1, ""
+        except _Skip as skip:
+            applied, note = 0, str(skip)
+            counts[2] += 1
+            _log.warning("name-list mirror: leaf %d skipped: %s", entry.leaf_index, note)
+        self._db.execute(
+            "INSERT OR IGNORE INTO statements VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                entry.leaf_index,
+                entry.kind,
+                entry_id,
+                entry.sender_node_id,
+                entry.payload_type,
+                entry.payload,
+                applied,
+                note,
+            ),
+        )
+
+    def _add_entry(self, entry: Entry) -> None:
+        listing = entry.statement.name_list_entry
+        if listing.state != _LISTED or listing.transitions:
+            raise _Skip("a new entry must be LISTED with no transitions")
+        subject = listing.subject.uscc or listing.subject.person_token
+        if not subject:
+            raise _Skip("the entry names no subject")
+        try:
+            packed = _pack_id(listing.entry_id)
+        except (ValueError, KeyError):
+            raise _Skip(f"malformed entry id {listing.entry_id!r}") from None
+        start = _proto_day(listing.listing_start)
+        end = _proto_day(listing.listing_end) if listing.HasField("listing_end") else _OPEN_END
+        measures = _encode_measures(listing.measures)
+        row = len(self._state)
+        try:
+            self._db.execute(
+                "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row,
+                    listing.entry_id,
+                    subject,
+                    _LISTED,
+                    start,
+                    end,
+                    measures,
+                    entry.sender_node_id,
+                    entry.leaf_index,
+                ),
+            )
+        except sqlite3.IntegrityError:
+            raise _Skip(f"entry {listing.entry_id} exists already") from None
+        # Memory last, after the row is written: readers only see whole entries.
+        self._state.append(_LISTED)
+        self._start.append(start)
+        self._end.append(end)
+        self._mset.append(self._intern(measures))
+        self._ids += packed
+        head = self._heads.get(subject)
+        if head is None:
+            self._next.append(-1)
+            self._heads[subject] = _single(row, _LISTED, start, end)
+        else:
+            self._next.append((head >> 1) & _ROW_MASK)
+            self._heads[subject] = (row << 1) | 1
+
+    def _move_entry(self, entry: Entry) -> None:
+        change = entry.statement.name_list_transition
+        found = self._db.execute(
+            "SELECT row, origin_node_id, subject FROM entries WHERE entry_id = ?",
+            (change.entry_id,),
+        ).fetchone()
+        if found is None:
+            raise _Skip(f"no entry {change.entry_id}")
+        row, origin, subject = found
+        if entry.sender_node_id != origin:
+            raise _Skip(f"{entry.sender_node_id!r} did not determine entry {change.entry_id}")
+        current, target = self._state[row], int(change.to_state)
+        if change.from_state != current:
+            raise _Skip(f"from state {change.from_state}, the entry is in {current}")
+        if current > _LAST_ACTIVE:
+            raise _Skip(f"state {current} is terminal")
+        if not 1 <= target <= _LAST_STATE or target == current:
+            raise _Skip(f"no move from {current} to {target}")
+        if target == _LISTED and current not in (_UNDER_OBJECTION, _RECTIFYING):
+            raise _Skip("only UNDER_OBJECTION and RECTIFYING return to LISTED")
+        logged_day = _day(entry.integrated_at.astimezone(_CST).date())
+        if target != _EXPIRED and logged_day > self._end[row]:
+            raise _Skip("the listing had ended; only its expiry may be recorded")
+        self._db.execute("UPDATE entries SET state = ? WHERE row = ?", (target, row))
+        self._state[row] = target
+        head = self._heads[subject]
+        if not head & 1:  # the subject's only entry: refresh the window kept in its head
+            self._heads[subject] = _single(row, target, self._start[row], self._end[row])
+
+    # -- following ----------------------------------------------------------------------------
+
+    def follow(self) -> None:
+        """Catch up, then apply new statements as they are logged, until :meth:`stop`.
+
+        Each statement is committed as it arrives. Reconnection after a gateway restart is the
+        subscription's (backoff, resume at the cursor).
+        """
+        self._stopping.clear()
+        self.sync(until_head=True)
+        if not self._stopping.is_set():
+            self.sync(until_head=False)
+
+    def start(self) -> None:
+        """Run :meth:`follow` in a daemon thread (errors are logged, and end the thread)."""
+        if self._thread is not None and self._thread.is_alive():
+            raise RuntimeError("the mirror is following already")
+        self._stopping.clear()
+
+        def run() -> None:
+            try:
+                self.follow()
+            except Exception:
+                _log.exception("name-list mirror: following stopped")
+
+        self._thread = threading.Thread(target=run, name="name-list-mirror", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = 10.0) -> None:
+        """Stop :meth:`follow` (from another thread) and wait for the background thread."""
+        self._stopping.set()
+        subscription = self._subscription
+        if subscription is not None:
+            subscription.close()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout)
+
+    def close(self) -> None:
+        """Stop following and close the file. The mirror cannot be used afterwards."""
+        self.stop()
+        with self._sync_lock:
+            self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        path = os.fspath(self._path)
+        return f"NameListMirror({path!r}, entries={len(self)}, cursor={self._cursor})"

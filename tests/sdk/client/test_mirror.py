@@ -1,0 +1,192 @@
+"""NameListMirror against a real gateway over mutual TLS (fixtures: ``conftest.py``).
+
+The development node's operator may determine name-list entries; it lists subjects and moves
+them with signed ``name-list-entry`` / ``name-list-transition`` statements sent through
+``Client.submit``, and the mirror pulls them from the gateway's feed. Nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sdk_client_support import RunningGateway
+
+from creditlink.gateway.bootstrap import DevNode
+from creditlink.sdk import Client, NameListMirror
+from creditlink.sdk.mirror import MeasureRef
+from creditlink.v1 import name_list_pb2
+from tests.gateway.listings import (
+    LISTED_USCC,
+    OTHER_USCC,
+    entry_statement,
+    transition_statement,
+)
+
+S = name_list_pb2.NameListState
+UNLISTED_USCC = "91110000600037341L"
+
+
+def _list(client: Client, uscc: str, **kwargs: object) -> str:
+    statement = entry_statement(client.credentials.node_id, uscc=uscc, **kwargs)  # type: ignore[arg-type]
+    client.submit(statement)
+    return statement.name_list_entry.entry_id
+
+
+def _rows(path: Path, table: str) -> int:
+    with sqlite3.connect(path) as db:
+        count: int = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    return count
+
+
+def test_sync_lists_repairs_and_resumes(client: Client, tmp_path: Path) -> None:
+    first = _list(client, LISTED_USCC)
+    _list(client, OTHER_USCC, end=None, measures=("2",))
+    path = tmp_path / "mirror.db"
+
+    with NameListMirror(client, path) as mirror:
+        result = mirror.sync()
+        assert (result.entries_added, result.transitions_applied, result.skipped) == (2, 0, 0)
+        assert mirror.is_listed(LISTED_USCC)
+        assert mirror.is_listed(OTHER_USCC)
+        assert not mirror.is_listed(UNLISTED_USCC)
+        # Expiry is derived: the first listing ends 2029-03-08; the open-ended one never does.
+        assert not mirror.is_listed(LISTED_USCC, at=date(2029, 3, 9))
+        assert mirror.is_listed(OTHER_USCC, at=date(2099, 1, 1))
+        assert not mirror.is_listed(LISTED_USCC, at=date(2026, 3, 8))  # before it starts
+        (entry,) = mirror.entries_for(LISTED_USCC)
+        assert (entry.entry_id, entry.state, entry.in_force) == (
+            first,
+            "NAME_LIST_STATE_LISTED",
+            True,
+        )
+        assert entry.listing_end == date(2029, 3, 8)
+        assert mirror.measures_for(LISTED_USCC, "USE_PURPOSE_BIDDING") == tuple(
+            MeasureRef("national-basic", "2021.1", m) for m in ("1", "4", "11")
+        )
+        with pytest.raises(ValueError, match="purpose is required"):
+            mirror.measures_for(LISTED_USCC, 0)
+        assert mirror.checkpoint is not None
+        cursor = mirror.cursor
+
+        # Credit repair lifts the listing at the next sync.
+        client.submit(
+            transition_statement(
+                client.credentials.node_id,
+                first,
+                S.NAME_LIST_STATE_LISTED,
+                S.NAME_LIST_STATE_REPAIRED,
+                reason_code=name_list_pb2.TRANSITION_REASON_REPAIR_APPROVED,
+            )
+        )
+        assert mirror.is_listed(LISTED_USCC)  # not synced yet
+        result = mirror.sync()
+        assert (result.entries_added, result.transitions_applied) == (0, 1)
+        assert result.cursor > cursor
+        assert not mirror.is_listed(LISTED_USCC)
+        assert mirror.is_listed(OTHER_USCC)
+        assert mirror.entries_for(LISTED_USCC)[0].state == "NAME_LIST_STATE_REPAIRED"
+        assert mirror.measures_for(LISTED_USCC, "USE_PURPOSE_BIDDING") == ()
+        cursor = mirror.cursor
+
+    # Restart from the file: memory rebuilt, nothing pulled twice.
+    third = _list(client, UNLISTED_USCC)
+    with NameListMirror(client, path) as mirror:
+        assert mirror.cursor == cursor
+        assert len(mirror) == 2
+        assert not mirror.is_listed(LISTED_USCC)
+        assert mirror.is_listed(OTHER_USCC)
+        result = mirror.sync()
+        assert (result.entries_added, result.transitions_applied, result.skipped) == (1, 0, 0)
+        assert mirror.is_listed(UNLISTED_USCC)
+        assert mirror.entries_for(UNLISTED_USCC)[0].entry_id == third
+        assert mirror.sync().entries_added == 0
+    assert _rows(path, "entries") == 3
+    assert _rows(path, "statements") == 4
+
+    # A read-only mirror of the file answers too.
+    with NameListMirror(None, path) as offline:
+        assert offline.is_listed(UNLISTED_USCC)
+        assert not offline.is_listed(LISTED_USCC)
+        with pytest.raises(ValueError, match="no client"):
+            offline.sync()
+
+
+def test_several_entries_of_one_subject(client: Client, tmp_path: Path) -> None:
+    entry_id = _list(client, LISTED_USCC)
+    second = _list(client, LISTED_USCC, measures=("2",))
+    client.submit(
+        transition_statement(
+            client.credentials.node_id,
+            entry_id,
+            S.NAME_LIST_STATE_LISTED,
+            S.NAME_LIST_STATE_UNDER_OBJECTION,
+            reason_code=name_list_pb2.TRANSITION_REASON_OBJECTION_FILED,
+        )
+    )
+    with NameListMirror(client, tmp_path / "mirror.db", page_size=1) as mirror:
+        result = mirror.sync()
+        assert (result.entries_added, result.transitions_applied, result.skipped) == (2, 1, 0)
+        assert mirror.is_listed(LISTED_USCC)  # measures still apply under objection
+        first, last = mirror.entries_for(LISTED_USCC)
+        assert (first.entry_id, last.entry_id) == (entry_id, second)
+        assert first.state == "NAME_LIST_STATE_UNDER_OBJECTION"
+        assert len(mirror.measures_for(LISTED_USCC, "USE_PURPOSE_GENERAL")) == 4
+        client.submit(
+            transition_statement(
+                client.credentials.node_id,
+                entry_id,
+                S.NAME_LIST_STATE_UNDER_OBJECTION,
+                S.NAME_LIST_STATE_REMOVED,
+                reason_code=name_list_pb2.TRANSITION_REASON_OBJECTION_UPHELD,
+            )
+        )
+        mirror.sync()
+        assert mirror.is_listed(LISTED_USCC)  # the second entry still applies
+        assert mirror.measures_for(LISTED_USCC, "USE_PURPOSE_GENERAL") == (
+            MeasureRef("national-basic", "2021.1", "2"),
+        )
+        client.submit(
+            transition_statement(
+                client.credentials.node_id,
+                second,
+                S.NAME_LIST_STATE_LISTED,
+                S.NAME_LIST_STATE_REPAIRED,
+                reason_code=name_list_pb2.TRANSITION_REASON_REPAIR_APPROVED,
+            )
+        )
+        mirror.sync()
+        assert not mirror.is_listed(LISTED_USCC)
+
+
+def test_follow_in_background(client: Client, tmp_path: Path) -> None:
+    with NameListMirror(client, tmp_path / "mirror.db") as mirror:
+        mirror.start()
+        _list(client, OTHER_USCC)
+        deadline = time.monotonic() + 20
+        while not mirror.is_listed(OTHER_USCC) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert mirror.is_listed(OTHER_USCC)
+        mirror.stop()
+    assert _rows(tmp_path / "mirror.db", "entries") == 1
+
+
+def test_resumes_after_gateway_restart(
+    dev: DevNode, gateway: RunningGateway, tmp_path: Path
+) -> None:
+    path = tmp_path / "mirror.db"
+    with Client.from_credentials(dev.operator_dir) as client:
+        _list(client, LISTED_USCC)
+        with NameListMirror(client, path) as mirror:
+            assert mirror.sync().entries_added == 1
+        gateway.stop()
+        gateway.start()
+        _list(client, OTHER_USCC)
+        with NameListMirror(client, path) as mirror:
+            assert mirror.sync().entries_added == 1
+            assert mirror.is_listed(LISTED_USCC)
+            assert mirror.is_listed(OTHER_USCC)
+    assert _rows(path, "entries") == 2
