@@ -71,11 +71,10 @@ from creditlink.gateway.domain.handlers.repairs import (
     DECISION_KIND,
     SUBMITTED,
 )
-from creditlink.gateway.intake import RejectedBatch
 from creditlink.gateway.ledger import Acknowledgement
 from creditlink.gateway.services._common import check_request_id, require_field
 from creditlink.gateway.services._list_reads import ProvenanceBuilder, check_request, readable
-from creditlink.gateway.services.pipeline import ServiceContext, batch_violations
+from creditlink.gateway.services.pipeline import ServiceContext
 from creditlink.gateway.store.base import DomainObject, DomainQuery
 from creditlink.sdk.errors import FieldViolation, InvalidArgument, NotFound
 from creditlink.sdk.ids import InvalidIdentifier, validate_uscc
@@ -245,38 +244,28 @@ class ObjectionServicer(objection_service_pb2_grpc.ObjectionServiceServicer):
         check_request_id(request_id)
         require_field(has_sealed, "sealed_statement")
         _, peer = self._ctx.peer(context)
-        pipeline = self._ctx.pipeline
-        try:
-            submission = await pipeline.prepare(sealed, peer=peer, request_id=request_id)
-        except RejectedBatch as exc:
-            raise InvalidArgument(
-                exc.message, reason=exc.reason, field_violations=batch_violations(exc)
-            ) from exc
-        allowed = {kind, *companions}
-        wrong = sorted({e.kind for e in submission.entries} - allowed)
-        if wrong:
-            raise InvalidArgument(
-                f"this call takes {sorted(allowed)} statements, not {wrong}", reason="WRONG_KIND"
-            )
-        own = [e for e in submission.entries if e.kind == kind]
-        if len(own) != 1:
-            raise InvalidArgument(
-                f"this call takes exactly one {kind!r} statement, not {len(own)}",
-                reason="ONE_STATEMENT_REQUIRED",
-            )
-        # The intake verified and strictly parsed the payload; parsed again (cheap) to answer.
-        statement = statement_pb2.Statement.FromString(own[0].payload)
-        if len(submission.entries) == 1 and statement.header.request_id != request_id:
-            raise InvalidArgument(
-                "request_id must equal the statement header's request_id",
-                reason="REQUEST_ID_MISMATCH",
-                field_violations=(FieldViolation("request_id", "differs from header.request_id"),),
-            )
-        ack = await pipeline.ledger.append_one(submission)
-        if ack.error is not None:
-            raise ack.error
-        pipeline.accepted([submission], [ack])
-        return ack, statement
+        own: list[statement_pb2.Statement] = []
+
+        def check(statements: Sequence[statement_pb2.Statement]) -> None:
+            own.extend(s for s in statements if _kind(s) == kind)
+            if len(own) != 1:
+                raise InvalidArgument(
+                    f"this call takes exactly one {kind!r} statement, not {len(own)}",
+                    reason="ONE_STATEMENT_REQUIRED",
+                )
+            if len(statements) == 1 and own[0].header.request_id != request_id:
+                raise InvalidArgument(
+                    "request_id must equal the statement header's request_id",
+                    reason="REQUEST_ID_MISMATCH",
+                    field_violations=(
+                        FieldViolation("request_id", "differs from header.request_id"),
+                    ),
+                )
+
+        ack, _ = await self._ctx.pipeline.submit_checked(
+            sealed, peer=peer, request_id=request_id, kinds={kind, *companions}, check=check
+        )
+        return ack, own[0]
 
     async def _object(self, kind: str, object_id: str, reason: str) -> DomainObject:
         obj = await self._ctx.store.get_object(kind, object_id)
@@ -576,3 +565,8 @@ class ObjectionServicer(objection_service_pb2_grpc.ObjectionServiceServicer):
         return _pb.ListRepairApplicationsResponse(
             applications=[_application(a) for a in page], next_page_token=token
         )
+
+
+def _kind(statement: statement_pb2.Statement) -> str:
+    """The statement's kind (its body's name in kebab case)."""
+    return (statement.WhichOneof("body") or "").replace("_", "-")

@@ -35,7 +35,7 @@ from creditlink.sdk.errors import FieldViolation, InvalidArgument
 from creditlink.sdk.keys import PrivateKey, SealingPrivateKey
 from creditlink.sdk.seal import SIGNED_BATCH_CONTENT_TYPE
 from creditlink.sdk.trust import NodeInfo, TrustBundle
-from creditlink.v1 import envelope_pb2
+from creditlink.v1 import envelope_pb2, statement_pb2
 
 __all__ = ["ServiceContext", "SubmitPipeline", "batch_violations"]
 
@@ -109,6 +109,25 @@ class SubmitPipeline:
         ``kinds`` restricts the statement kinds this call takes (``WRONG_KIND`` otherwise):
         a domain service accepts only its own statements.
         """
+        ack, _ = await self.submit_checked(sealed, peer=peer, request_id=request_id, kinds=kinds)
+        return ack
+
+    async def submit_checked(
+        self,
+        sealed: envelope_pb2.SealedEnvelope,
+        *,
+        peer: NodeInfo,
+        request_id: str,
+        kinds: Collection[str] | None = None,
+        check: Callable[[Sequence[statement_pb2.Statement]], None] | None = None,
+    ) -> tuple[Acknowledgement, list[statement_pb2.Statement]]:
+        """:meth:`submit`, with the call's own ``check`` of the statements before the append.
+
+        ``check`` sees the statements the intake accepted (in submission order) and raises to
+        refuse the call — what a service's contract constrains beyond the statement itself
+        (exactly one statement of its kind, a request id that matches the header...). Returns
+        the acknowledgement and the statements.
+        """
         try:
             submission = await self.prepare(sealed, peer=peer, request_id=request_id)
         except RejectedBatch as exc:
@@ -123,11 +142,17 @@ class SubmitPipeline:
                     f"this call takes {sorted(kinds)} statements, not {wrong}",
                     reason="WRONG_KIND",
                 )
+        statements: list[statement_pb2.Statement] = []
+        if check is not None:
+            # The intake verified and strictly parsed each payload; parsed again here (about
+            # 2 us each) because the intake may have run in another process.
+            statements = [statement_pb2.Statement.FromString(e.payload) for e in submission.entries]
+            check(statements)
         ack = await self.ledger.append_one(submission)
         if ack.error is not None:
             raise ack.error
         self.accepted([submission], [ack])
-        return ack
+        return ack, statements
 
     def accepted(
         self, submissions: Collection[Submission], acks: Collection[Acknowledgement]

@@ -67,14 +67,13 @@ from creditlink.gateway.domain.handlers.records import (
     derived_status,
 )
 from creditlink.gateway.domain.rulesets import PUBLICATION_DEADLINE, publication_deadline
-from creditlink.gateway.intake import RejectedBatch
 from creditlink.gateway.ledger import Acknowledgement
 from creditlink.gateway.services._common import check_request_id, require_field
 
 # The exchange's builder of LogEntry messages (single envelopes and batch items with their
 # audit path): provenance must be exactly what Subscribe and GetInclusionProof serve.
 from creditlink.gateway.services.exchange import _EntryBuilder
-from creditlink.gateway.services.pipeline import ServiceContext, batch_violations
+from creditlink.gateway.services.pipeline import ServiceContext
 from creditlink.gateway.store.base import DomainObject, DomainQuery, LogHead
 from creditlink.sdk.errors import FieldViolation, InvalidArgument, NotFound
 from creditlink.sdk.tlog import HASH_SIZE, Frontier
@@ -271,27 +270,9 @@ class RecordServicer(record_service_pb2_grpc.RecordServiceServicer):
     ) -> tuple[Acknowledgement, list[statement_pb2.Statement]]:
         """The pipeline's submit, with this call's own check before anything is appended."""
         _, peer = self._ctx.peer(context)
-        pipeline = self._ctx.pipeline
-        try:
-            submission = await pipeline.prepare(sealed, peer=peer, request_id=request_id)
-        except RejectedBatch as exc:
-            raise InvalidArgument(
-                exc.message, reason=exc.reason, field_violations=batch_violations(exc)
-            ) from exc
-        wrong = sorted({e.kind for e in submission.entries} - {kind})
-        if wrong:
-            raise InvalidArgument(
-                f"this call takes [{kind!r}] statements, not {wrong}", reason="WRONG_KIND"
-            )
-        # The intake verified and strictly parsed each payload; parsed again here (cheap) to
-        # read what the call's contract constrains.
-        statements = [statement_pb2.Statement.FromString(e.payload) for e in submission.entries]
-        check(statements)
-        ack = await pipeline.ledger.append_one(submission)
-        if ack.error is not None:
-            raise ack.error
-        pipeline.accepted([submission], [ack])
-        return ack, statements
+        return await self._ctx.pipeline.submit_checked(
+            sealed, peer=peer, request_id=request_id, kinds={kind}, check=check
+        )
 
     async def _current(self, record_id: str) -> DomainObject:
         obj = await self._ctx.store.get_object(KIND, record_id)
