@@ -16,7 +16,7 @@ from typing import Self, TypeVar
 
 import grpc
 
-from creditlink.sdk.client._core import ClientCore, default_target
+from creditlink.sdk.client import ClientCore, default_target
 from creditlink.sdk.credentials import Credentials, InvalidCredentials
 from creditlink.sdk.errors import CreditlinkError, from_grpc_error
 from creditlink.v1 import exchange_service_pb2, exchange_service_pb2_grpc

@@ -27,7 +27,7 @@ from google.protobuf.message import Message
 from creditlink.gateway.auth import Permissions
 from creditlink.gateway.domain.projection import Logged
 from creditlink.gateway.ledger import Ledger
-from creditlink.gateway.services.exchange import _EntryBuilder
+from creditlink.gateway.services.exchange import EntryBuilder
 from creditlink.gateway.store.base import FeedEntry, LogHead, Store
 from creditlink.sdk.errors import FieldViolation, InvalidArgument
 from creditlink.sdk.tlog import HASH_SIZE, Frontier
@@ -147,7 +147,7 @@ class ProvenanceBuilder:
         self._origin = origin
         # The exchange's LogEntry builder: one way of serving a logged statement, batch items
         # with their audit path in the batch included.
-        self._entries = _EntryBuilder(store)
+        self._entries = EntryBuilder(store)
         self._checkpoint: log_pb2.SignedCheckpoint | None = None
 
     async def _latest(self) -> log_pb2.SignedCheckpoint | None:

@@ -68,7 +68,7 @@ from creditlink.v1 import (
     log_pb2,
 )
 
-__all__ = ["ExchangeServicer", "FlowLimits"]
+__all__ = ["EntryBuilder", "ExchangeServicer", "FlowLimits"]
 
 _Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -189,7 +189,7 @@ class _BatchTree:
     nodes: MemoryNodeStore
 
 
-class _EntryBuilder:
+class EntryBuilder:
     """Turns stored rows into ``LogEntry`` messages for one call, caching batch trees.
 
     A batch item travels as a ``BatchedEnvelope``: the item, the signed batch head and the
@@ -569,7 +569,7 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
         kinds = self._subscribed_kinds(request.kinds, reads)
         # The store filters by kind; every kind at all needs no filter (a plain range scan).
         wanted = None if kinds >= STATEMENT_KINDS else kinds
-        builder = _EntryBuilder(self._store)
+        builder = EntryBuilder(self._store)
         cursor = request.cursor
         sent_any = False
         quiet_since = time.monotonic()
@@ -614,7 +614,7 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
 
     async def _entries(
         self,
-        builder: _EntryBuilder,
+        builder: EntryBuilder,
         start: int,
         end: int,
         kinds: frozenset[str] | None,
@@ -704,7 +704,7 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
                 )
         hashes = await self._ledger.inclusion_proof(leaf, size)
         return exchange_service_pb2.GetInclusionProofResponse(
-            entry=await _EntryBuilder(self._store).entry(row),
+            entry=await EntryBuilder(self._store).entry(row),
             proof=log_pb2.InclusionProof(leaf_index=leaf, tree_size=size, hashes=hashes),
             checkpoint=checkpoint,
         )

@@ -72,7 +72,7 @@ from creditlink.gateway.services._common import check_request_id, require_field
 
 # The exchange's builder of LogEntry messages (single envelopes and batch items with their
 # audit path): provenance must be exactly what Subscribe and GetInclusionProof serve.
-from creditlink.gateway.services.exchange import _EntryBuilder
+from creditlink.gateway.services.exchange import EntryBuilder
 from creditlink.gateway.services.pipeline import ServiceContext
 from creditlink.gateway.store.base import DomainObject, DomainQuery, LogHead
 from creditlink.sdk.errors import FieldViolation, InvalidArgument, NotFound
@@ -438,7 +438,7 @@ class RecordServicer(record_service_pb2_grpc.RecordServiceServicer):
         self, leaves: Iterable[int], reads: Permissions, proofs: bool
     ) -> list[statement_pb2.Provenance]:
         store = self._ctx.store
-        builder = _EntryBuilder(store)
+        builder = EntryBuilder(store)
         head = await store.head() if proofs else None
         checkpoint = _checkpoint(head, self._ctx.pipeline.ledger.origin) if head else None
         out: list[statement_pb2.Provenance] = []

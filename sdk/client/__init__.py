@@ -24,8 +24,10 @@ from creditlink.sdk.client._core import (
     DEFAULT_CHANNEL_OPTIONS,
     METHOD_DEFAULTS,
     STATEMENT_KINDS,
+    ClientCore,
     MethodDefaults,
     Retry,
+    default_target,
 )
 from creditlink.sdk.client._cursor import CursorStore, SQLiteCursorStore
 from creditlink.sdk.client._sync import Client, Subscription
@@ -45,6 +47,7 @@ __all__ = [
     "AsyncClient",
     "AsyncSubscription",
     "Client",
+    "ClientCore",
     "ConsistencyProof",
     "CursorStore",
     "Entry",
@@ -55,4 +58,5 @@ __all__ = [
     "SQLiteCursorStore",
     "SubmitProgress",
     "Subscription",
+    "default_target",
 ]

@@ -35,7 +35,7 @@ from creditlink.gateway.bootstrap import DevFederation, create_dev_federation
 from creditlink.gateway.domain.handlers.name_lists import ENTRY_KIND
 from creditlink.gateway.feed import FeedOptions
 from creditlink.gateway.node import ForwardingOptions, GatewayNode
-from creditlink.sdk.client._core import ClientCore
+from creditlink.sdk.client import ClientCore
 from creditlink.sdk.credentials import Credentials
 from creditlink.v1 import (
     common_pb2,

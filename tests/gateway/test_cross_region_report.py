@@ -31,7 +31,7 @@ from creditlink.cli import main
 from creditlink.cli.dev import start_federation
 from creditlink.gateway.bootstrap import DevFederation, create_dev_federation
 from creditlink.gateway.node import ForwardingOptions, GatewayNode
-from creditlink.sdk.client._core import ClientCore
+from creditlink.sdk.client import ClientCore
 from creditlink.sdk.credentials import Credentials, read_trust_bundle
 from creditlink.sdk.ids import report_no
 from creditlink.sdk.reports import ReportBundle, UsePurpose, verify_report_offline

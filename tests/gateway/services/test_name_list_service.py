@@ -30,7 +30,7 @@ from creditlink.gateway.domain.measures import NATIONAL_BASIC, load_seed_2021
 from creditlink.gateway.node import GatewayNode
 from creditlink.gateway.store import sqlite_url
 from creditlink.sdk._internal.pae import pae
-from creditlink.sdk.client._core import ClientCore
+from creditlink.sdk.client import ClientCore
 from creditlink.sdk.credentials import Credentials
 from creditlink.sdk.tlog import leaf_hash, verify_inclusion
 from creditlink.v1 import (

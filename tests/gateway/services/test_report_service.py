@@ -25,7 +25,7 @@ from creditlink.gateway.config import GatewayConfig
 from creditlink.gateway.node import GatewayNode
 from creditlink.gateway.store import sqlite_url
 from creditlink.sdk import envelope as dsse
-from creditlink.sdk.client._core import ClientCore
+from creditlink.sdk.client import ClientCore
 from creditlink.sdk.credentials import Credentials
 from creditlink.sdk.ids import report_no
 from creditlink.sdk.reports import (
