@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-import uuid
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,9 @@ from typing import Any
 from creditlink.gateway.config import GatewayConfig
 from creditlink.gateway.node import GatewayNode
 from creditlink.sdk.credentials import Credentials
-from creditlink.v1 import common_pb2, record_pb2
+from tests.gateway.statements import penalty_record
+
+__all__ = ["BlackHole", "RunningGateway", "free_port", "penalty_record"]
 
 
 def free_port() -> int:
@@ -79,45 +80,6 @@ class RunningGateway:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()
-
-
-def penalty_record(
-    *,
-    uscc: str = "91330100MA27XL0A6Q",
-    region: str = "330100",
-    authority_uscc: str = "11330100MB183543XG",
-) -> record_pb2.CreditRecord:
-    """A complete administrative penalty record (every required publication column)."""
-    record = record_pb2.CreditRecord(
-        record_id=str(uuid.uuid4()),
-        revision=1,
-        category=record_pb2.RECORD_CATEGORY_ADMINISTRATIVE_PENALTY,
-        catalog_edition="national-2024",
-        document_number="杭市监罚〔2026〕12号",
-        severity=record_pb2.SEVERITY_GENERAL,
-        status=record_pb2.RECORD_STATUS_ACTIVE,
-        region_code=region,
-    )
-    record.subject.uscc = uscc
-    record.subject.kind = common_pb2.SUBJECT_KIND_LEGAL_PERSON
-    record.subject.display_name = "杭州某某科技有限公司"
-    record.authority.name = "杭州市市场监督管理局"
-    record.authority.uscc = authority_uscc
-    record.source_unit.name = "杭州市市场监督管理局"
-    record.source_unit.uscc = authority_uscc
-    record.decision_date.year, record.decision_date.month, record.decision_date.day = 2026, 3, 2
-    start = record.publication_start
-    start.year, start.month, start.day = 2026, 3, 9
-    penalty = record.penalty
-    penalty.violation_type = "虚假宣传"
-    penalty.violation_facts = "在网店页面发布虚假的商品功效宣传。"
-    penalty.legal_basis = "《中华人民共和国反不正当竞争法》第二十条"
-    penalty.categories.extend([record_pb2.PENALTY_CATEGORY_FINE])
-    penalty.content = "罚款人民币五万元"
-    penalty.fine_amount = "5"
-    until = penalty.valid_until
-    until.year, until.month, until.day = 2027, 3, 2
-    return record
 
 
 class BlackHole:
