@@ -9,7 +9,6 @@ which is stamped with the commitment. Every refusal logs nothing.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from datetime import datetime
 
 import pytest
@@ -18,7 +17,7 @@ from creditlink.gateway.domain.handlers import default_handlers
 from creditlink.gateway.domain.handlers.commitments import BREACHED_FLAG
 from creditlink.gateway.domain.projection import Projection
 from creditlink.gateway.ledger import Acknowledgement, Ledger
-from creditlink.gateway.store import DomainObject, DomainQuery, Store, open_store
+from creditlink.gateway.store import DomainObject, DomainQuery, Store
 from creditlink.sdk.errors import CreditlinkError
 from creditlink.sdk.keys import PrivateKey
 from creditlink.sdk.tlog import NoteSigner
@@ -54,12 +53,6 @@ class Clock:
 
     def china(self, day: dt.date, hour: int = 10) -> None:
         self.now = at_china(day, hour)
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    async with open_store(store_url) as opened:
-        yield opened
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 
 import pytest
@@ -13,7 +12,7 @@ from creditlink.gateway.domain.evaluation import evaluate
 from creditlink.gateway.domain.handlers.evaluations import evaluation_handlers
 from creditlink.gateway.domain.projection import Projection
 from creditlink.gateway.ledger import Ledger, LedgerEntry, Submission
-from creditlink.gateway.store import Store, open_store
+from creditlink.gateway.store import Store
 from creditlink.sdk.keys import PrivateKey
 from creditlink.sdk.tlog import NoteSigner
 from creditlink.v1 import common_pb2, statement_pb2, supervision_pb2
@@ -65,12 +64,6 @@ def _evaluation(evaluation_id: str, *, supersedes: str = "", uscc: str = USCC) -
     )
     body.supersedes_evaluation_id = supersedes
     return _submission(_statement(evaluation=body), "evaluation")
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    async with open_store(store_url) as opened:
-        yield opened
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 
 import protovalidate
@@ -35,7 +34,7 @@ from creditlink.gateway.domain.measures import (
 )
 from creditlink.gateway.domain.projection import Projection
 from creditlink.gateway.ledger import Acknowledgement, Ledger, LedgerEntry, Submission
-from creditlink.gateway.store import DomainQuery, Store, open_store
+from creditlink.gateway.store import DomainQuery, Store
 from creditlink.sdk import envelope as dsse
 from creditlink.sdk.keys import PrivateKey
 from creditlink.sdk.tlog import NoteSigner
@@ -67,12 +66,6 @@ def submission(body: statement_pb2.Statement) -> Submission:
         payload_digest=hashlib.sha256(payload).digest(),
         entries=[entry],
     )
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    async with open_store(store_url) as opened:
-        yield opened
 
 
 @pytest.fixture

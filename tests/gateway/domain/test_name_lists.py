@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import protovalidate
@@ -35,7 +35,7 @@ from creditlink.gateway.domain.handlers.name_lists import (
 )
 from creditlink.gateway.domain.projection import Logged, Projection, View
 from creditlink.gateway.ledger import Acknowledgement, Ledger, LedgerEntry, Submission
-from creditlink.gateway.store import DomainObject, Store, open_store
+from creditlink.gateway.store import DomainObject, Store
 from creditlink.sdk import envelope as dsse
 from creditlink.sdk.errors import CreditlinkError
 from creditlink.sdk.keys import PrivateKey
@@ -87,12 +87,6 @@ def submission(body: statement_pb2.Statement) -> Submission:
         payload_digest=hashlib.sha256(payload).digest(),
         entries=[entry],
     )
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    async with open_store(store_url) as opened:
-        yield opened
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -36,7 +35,7 @@ from creditlink.gateway.domain.handlers.objections import (
 from creditlink.gateway.domain.handlers.records import record_handlers
 from creditlink.gateway.domain.projection import Projection
 from creditlink.gateway.ledger import Acknowledgement, Ledger
-from creditlink.gateway.store import DomainObject, DomainQuery, Store, open_store
+from creditlink.gateway.store import DomainObject, DomainQuery, Store
 from creditlink.sdk.errors import CreditlinkError
 from creditlink.sdk.keys import PrivateKey
 from creditlink.sdk.tlog import NoteSigner
@@ -77,12 +76,6 @@ class Clock:
 
     def china(self, day: dt.date, hour: int = 10) -> None:
         self.now = at_china(day, hour)
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    async with open_store(store_url) as opened:
-        yield opened
 
 
 @pytest.fixture

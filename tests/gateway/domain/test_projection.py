@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import pytest
 
 from creditlink.gateway.domain.projection import Logged, Projection, View
 from creditlink.gateway.ledger import BatchInfo, Ledger, LedgerEntry, Submission
-from creditlink.gateway.store import DomainEvent, DomainObject, ObjectKey, Store, open_store
+from creditlink.gateway.store import DomainEvent, DomainObject, ObjectKey, Store
 from creditlink.sdk.errors import FailedPrecondition
 from creditlink.sdk.keys import PrivateKey
 from creditlink.sdk.tlog import NoteSigner
@@ -103,12 +103,6 @@ def submission(uscc: str, *, items: int = 1) -> Submission:
 
 
 A, B = "91330100MA27XL0A6Q", "91110000600037341L"
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    async with open_store(store_url) as opened:
-        yield opened
 
 
 @pytest.fixture

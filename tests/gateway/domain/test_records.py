@@ -14,7 +14,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -33,7 +33,7 @@ from creditlink.gateway.domain.handlers.records import (
 )
 from creditlink.gateway.domain.projection import Projection
 from creditlink.gateway.ledger import Acknowledgement, BatchInfo, Ledger, LedgerEntry, Submission
-from creditlink.gateway.store import DomainChanges, DomainObject, Store, open_store
+from creditlink.gateway.store import DomainChanges, DomainObject, Store
 from creditlink.sdk import envelope
 from creditlink.sdk.keys import PrivateKey
 from creditlink.sdk.tlog import NoteSigner
@@ -159,12 +159,6 @@ def submission(*items: statement_pb2.Statement) -> Submission:
 
 
 # --- fixtures -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    async with open_store(store_url) as opened:
-        yield opened
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import AsyncIterator
 from datetime import datetime
 
 import pytest
@@ -33,7 +32,7 @@ from creditlink.gateway.domain.handlers.repairs import (
 )
 from creditlink.gateway.domain.projection import Logged, Projection
 from creditlink.gateway.ledger import Acknowledgement, Ledger
-from creditlink.gateway.store import DomainObject, DomainQuery, Store, open_store
+from creditlink.gateway.store import DomainObject, DomainQuery, Store
 from creditlink.sdk.errors import CreditlinkError
 from creditlink.sdk.keys import PrivateKey
 from creditlink.sdk.tlog import NoteSigner
@@ -80,12 +79,6 @@ class Clock:
 
     def china(self, day: dt.date, hour: int = 10) -> None:
         self.now = at_china(day, hour)
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    async with open_store(store_url) as opened:
-        yield opened
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -42,7 +41,7 @@ from creditlink.gateway.domain.reports import (
     report_number_for,
 )
 from creditlink.gateway.ledger import Ledger, LedgerEntry, Submission
-from creditlink.gateway.store import Store, open_store
+from creditlink.gateway.store import Store
 from creditlink.gateway.store.base import DomainObject, DomainQuery
 from creditlink.sdk import envelope
 from creditlink.sdk._internal.pae import pae
@@ -123,12 +122,6 @@ def _submission(statement: statement_pb2.Statement) -> Submission:
             )
         ],
     )
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    async with open_store(store_url) as opened:
-        yield opened
 
 
 @pytest.fixture
