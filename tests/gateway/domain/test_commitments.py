@@ -9,34 +9,33 @@ which is stamped with the commitment. Every refusal logs nothing.
 from __future__ import annotations
 
 import datetime as dt
-from datetime import datetime
 
 import pytest
 
-from creditlink.gateway.domain.handlers import default_handlers
 from creditlink.gateway.domain.handlers.commitments import BREACHED_FLAG
-from creditlink.gateway.domain.projection import Projection
-from creditlink.gateway.ledger import Acknowledgement, Ledger
-from creditlink.gateway.store import DomainObject, DomainQuery, Store
+from creditlink.gateway.ledger import Ledger
+from creditlink.gateway.store import DomainQuery, Store
 from creditlink.sdk.errors import CreditlinkError
-from creditlink.sdk.keys import PrivateKey
-from creditlink.sdk.tlog import NoteSigner
 from creditlink.v1 import commitment_pb2, record_pb2, statement_pb2
+from tests.gateway.domain.objection_harness import (
+    ChinaClock,
+    accepted,
+    append,
+    get,
+    make_ledger,
+)
 from tests.gateway.objection_statements import (
     GD,
     HUB,
     NATIONAL,
     OTHER_SUBJECT,
     ZJ,
-    at_china,
     commitment_statement,
     fulfilment_statement,
     record,
     record_statement,
-    submission,
 )
 
-ORIGIN = "creditlink.test/cn-hub"
 D = dt.date
 FS = commitment_pb2
 MISSING_ID = "00000000-0000-4000-8000-000000000000"
@@ -44,44 +43,14 @@ MADE = D(2026, 2, 12)  # Thursday before the Spring Festival
 DUE = D(2026, 2, 28)  # the adjusted working Saturday after it
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = at_china(MADE)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def china(self, day: dt.date, hour: int = 10) -> None:
-        self.now = at_china(day, hour)
+@pytest.fixture
+def clock() -> ChinaClock:
+    return ChinaClock(MADE)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def ledger(store: Store, clock: Clock) -> Ledger:
-    return Ledger(
-        store=store,
-        node_id=HUB,
-        origin=ORIGIN,
-        signing_key=PrivateKey.from_seed(b"s" * 32),
-        checkpoint_signer=NoteSigner.from_seed(ORIGIN, b"n" * 32),
-        clock=clock,
-        projector=Projection(default_handlers(), log_origin=ORIGIN),
-    )
-
-
-async def append(ledger: Ledger, *items: statement_pb2.Statement) -> Acknowledgement:
-    (ack,) = await ledger.append([submission(*items)])
-    return ack
-
-
-async def accepted(ledger: Ledger, *items: statement_pb2.Statement) -> Acknowledgement:
-    ack = await append(ledger, *items)
-    assert ack.error is None, ack.error
-    return ack
+def ledger(store: Store, clock: ChinaClock) -> Ledger:
+    return make_ledger(store, clock)
 
 
 async def refused(ledger: Ledger, store: Store, *items: statement_pb2.Statement) -> str:
@@ -91,12 +60,6 @@ async def refused(ledger: Ledger, store: Store, *items: statement_pb2.Statement)
     assert (await store.head()).size == before, "a refused statement logged something"
     error: CreditlinkError = ack.error
     return error.reason
-
-
-async def get(store: Store, kind: str, object_id: str) -> DomainObject:
-    found = await store.get_object(kind, object_id)
-    assert found is not None, (kind, object_id)
-    return found
 
 
 def at_window(**kw: object) -> statement_pb2.Statement:
@@ -118,7 +81,7 @@ def breach_record(**kw: object) -> record_pb2.CreditRecord:
 
 
 async def test_a_commitment_is_pending_until_assessed(
-    ledger: Ledger, store: Store, clock: Clock
+    ledger: Ledger, store: Store, clock: ChinaClock
 ) -> None:
     statement = at_window()
     await accepted(ledger, statement)
@@ -153,7 +116,7 @@ async def test_a_commitment_is_pending_until_assessed(
 
 
 async def test_a_breach_becomes_the_record_the_assessor_logged(
-    ledger: Ledger, store: Store, clock: Clock
+    ledger: Ledger, store: Store, clock: ChinaClock
 ) -> None:
     statement = at_window()
     await accepted(ledger, statement)
@@ -220,7 +183,7 @@ async def test_a_breach_becomes_the_record_the_assessor_logged(
 
 
 async def test_a_breach_record_logged_earlier_may_be_linked(
-    ledger: Ledger, store: Store, clock: Clock
+    ledger: Ledger, store: Store, clock: ChinaClock
 ) -> None:
     statement = at_window()
     await accepted(ledger, statement)
@@ -242,7 +205,9 @@ async def test_a_breach_record_logged_earlier_may_be_linked(
     )
 
 
-async def test_commitment_refusals_log_nothing(ledger: Ledger, store: Store, clock: Clock) -> None:
+async def test_commitment_refusals_log_nothing(
+    ledger: Ledger, store: Store, clock: ChinaClock
+) -> None:
     first = at_window()
     await accepted(ledger, first)
     again = at_window(commitment_id=first.commitment.commitment_id)
@@ -257,7 +222,9 @@ async def test_commitment_refusals_log_nothing(ledger: Ledger, store: Store, clo
     assert await refused(ledger, store, impossible) == "INVALID_DATE"
 
 
-async def test_fulfilment_refusals_log_nothing(ledger: Ledger, store: Store, clock: Clock) -> None:
+async def test_fulfilment_refusals_log_nothing(
+    ledger: Ledger, store: Store, clock: ChinaClock
+) -> None:
     statement = at_window()
     await accepted(ledger, statement)
     commitment_id = statement.commitment.commitment_id
@@ -315,7 +282,7 @@ async def test_fulfilment_refusals_log_nothing(ledger: Ledger, store: Store, clo
     assert (await get(store, "commitment", commitment_id)).state == "FULFILMENT_STATUS_PENDING"
 
 
-async def test_who_may_assess(ledger: Ledger, store: Store, clock: Clock) -> None:
+async def test_who_may_assess(ledger: Ledger, store: Store, clock: ChinaClock) -> None:
     # The node that logged the commitment may assess it, naming another authority...
     statement = at_window()
     await accepted(ledger, statement)

@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 import pytest
 
 from creditlink.gateway.domain.calendar import WorkingDayCalendar
-from creditlink.gateway.domain.handlers import default_handlers
 from creditlink.gateway.domain.handlers.name_lists import (
     ENTRY_KIND,
     PERSONAL_KIND,
@@ -33,13 +32,17 @@ from creditlink.gateway.domain.handlers.objections import (
     objection_handlers,
 )
 from creditlink.gateway.domain.handlers.records import record_handlers
-from creditlink.gateway.domain.projection import Projection
-from creditlink.gateway.ledger import Acknowledgement, Ledger
-from creditlink.gateway.store import DomainObject, DomainQuery, Store
+from creditlink.gateway.ledger import Ledger
+from creditlink.gateway.store import DomainQuery, Store
 from creditlink.sdk.errors import CreditlinkError
-from creditlink.sdk.keys import PrivateKey
-from creditlink.sdk.tlog import NoteSigner
 from creditlink.v1 import name_list_pb2, objection_pb2, record_pb2, statement_pb2
+from tests.gateway.domain.objection_harness import (
+    ChinaClock,
+    accepted,
+    append,
+    get,
+    make_ledger,
+)
 from tests.gateway.domain.test_calendar import TABLE_2027
 from tests.gateway.domain.test_evaluations import _evaluation as evaluation_submission
 from tests.gateway.listings import LEGAL_REP, entry_statement, transition_statement
@@ -58,66 +61,37 @@ from tests.gateway.objection_statements import (
     submission,
 )
 
-ORIGIN = "creditlink.test/cn-hub"
 D = dt.date
 OS = objection_pb2
 UNKNOWN_2027 = not WorkingDayCalendar().knows(2027)
 L, UO, R = "NAME_LIST_STATE_LISTED", "NAME_LIST_STATE_UNDER_OBJECTION", "NAME_LIST_STATE_RECTIFYING"
 
 
-class Clock:
-    """The ledger's clock: tests move it to the instant a statement is logged."""
-
-    def __init__(self) -> None:
-        self.now = at_china(D(2026, 1, 20))
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def china(self, day: dt.date, hour: int = 10) -> None:
-        self.now = at_china(day, hour)
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ChinaClock:
+    return ChinaClock(D(2026, 1, 20))
 
 
-def make_ledger(store: Store, clock: Clock, calendar: WorkingDayCalendar | None = None) -> Ledger:
-    handlers = (
-        default_handlers()
-        if calendar is None
-        else [
+def calendar_ledger(
+    store: Store, clock: ChinaClock, calendar: WorkingDayCalendar | None = None
+) -> Ledger:
+    """The hub's ledger; with ``calendar``, deadlines count on it (an operator's table)."""
+    if calendar is None:
+        return make_ledger(store, clock)
+    return make_ledger(
+        store,
+        clock,
+        [
             *record_handlers(calendar=calendar),
             *name_list_handlers(),
             *objection_handlers(calendar=calendar),
-        ]
-    )
-    return Ledger(
-        store=store,
-        node_id=HUB,
-        origin=ORIGIN,
-        signing_key=PrivateKey.from_seed(b"s" * 32),
-        checkpoint_signer=NoteSigner.from_seed(ORIGIN, b"n" * 32),
-        clock=clock,
-        projector=Projection(handlers, log_origin=ORIGIN),
+        ],
     )
 
 
 @pytest.fixture
-def ledger(store: Store, clock: Clock) -> Ledger:
-    return make_ledger(store, clock)
-
-
-async def append(ledger: Ledger, *items: statement_pb2.Statement) -> Acknowledgement:
-    (ack,) = await ledger.append([submission(*items)])
-    return ack
-
-
-async def accepted(ledger: Ledger, *items: statement_pb2.Statement) -> Acknowledgement:
-    ack = await append(ledger, *items)
-    assert ack.error is None, ack.error
-    return ack
+def ledger(store: Store, clock: ChinaClock) -> Ledger:
+    return calendar_ledger(store, clock)
 
 
 async def refused(ledger: Ledger, store: Store, *items: statement_pb2.Statement) -> CreditlinkError:
@@ -128,13 +102,7 @@ async def refused(ledger: Ledger, store: Store, *items: statement_pb2.Statement)
     return ack.error
 
 
-async def get(store: Store, kind: str, object_id: str) -> DomainObject:
-    found = await store.get_object(kind, object_id)
-    assert found is not None, (kind, object_id)
-    return found
-
-
-async def published(ledger: Ledger, clock: Clock, **kw: object) -> str:
+async def published(ledger: Ledger, clock: ChinaClock, **kw: object) -> str:
     """A penalty record published (logged) on 20 January 2026; its id."""
     clock.china(D(2026, 1, 20))
     body = record(**kw)  # type: ignore[arg-type]
@@ -142,7 +110,7 @@ async def published(ledger: Ledger, clock: Clock, **kw: object) -> str:
     return body.record_id
 
 
-async def listed(ledger: Ledger, clock: Clock, **kw: object) -> str:
+async def listed(ledger: Ledger, clock: ChinaClock, **kw: object) -> str:
     """A serious-untrustworthy listing by the hub (national authority); its entry id."""
     clock.china(D(2026, 3, 9))
     statement = entry_statement(HUB, recipients=(HUB,), **kw)  # type: ignore[arg-type]
@@ -160,7 +128,7 @@ def filing(
 
 
 async def test_filing_marks_the_record_disputed_deadline_after_spring_festival(
-    ledger: Ledger, store: Store, clock: Clock
+    ledger: Ledger, store: Store, clock: ChinaClock
 ) -> None:
     record_id = await published(ledger, clock)
     clock.china(D(2026, 1, 27))
@@ -202,7 +170,7 @@ async def test_filing_marks_the_record_disputed_deadline_after_spring_festival(
 
 
 async def test_deadline_on_national_day_adjusted_saturday(
-    ledger: Ledger, store: Store, clock: Clock
+    ledger: Ledger, store: Store, clock: ChinaClock
 ) -> None:
     record_id = await published(ledger, clock)
     clock.china(D(2026, 9, 20))
@@ -223,7 +191,7 @@ async def test_deadline_on_national_day_adjusted_saturday(
 
 @pytest.mark.skipif(not UNKNOWN_2027, reason="the installed chinesecalendar knows 2027")
 async def test_deadline_into_2027_is_provisional_and_the_platforms_date_stands(
-    ledger: Ledger, store: Store, clock: Clock
+    ledger: Ledger, store: Store, clock: ChinaClock
 ) -> None:
     record_id = await published(ledger, clock)
     clock.china(D(2026, 12, 20))
@@ -245,8 +213,10 @@ async def test_deadline_into_2027_is_provisional_and_the_platforms_date_stands(
     assert "2027" in str(objection.attrs["deadline_note"])
 
 
-async def test_deadline_into_2027_with_the_operators_schedule(store: Store, clock: Clock) -> None:
-    ledger = make_ledger(store, clock, WorkingDayCalendar.from_mapping(TABLE_2027))
+async def test_deadline_into_2027_with_the_operators_schedule(
+    store: Store, clock: ChinaClock
+) -> None:
+    ledger = calendar_ledger(store, clock, WorkingDayCalendar.from_mapping(TABLE_2027))
     record_id = await published(ledger, clock)
     clock.china(D(2026, 12, 20))
     late = filing([("record", record_id)], D(2026, 12, 20), D(2027, 1, 12))
@@ -258,7 +228,7 @@ async def test_deadline_into_2027_with_the_operators_schedule(store: Store, cloc
 
 
 async def test_an_earlier_signed_deadline_is_the_one_in_force(
-    ledger: Ledger, store: Store, clock: Clock
+    ledger: Ledger, store: Store, clock: ChinaClock
 ) -> None:
     record_id = await published(ledger, clock)
     clock.china(D(2026, 1, 27))
@@ -271,7 +241,7 @@ async def test_an_earlier_signed_deadline_is_the_one_in_force(
     )
 
 
-async def test_filing_refusals_log_nothing(ledger: Ledger, store: Store, clock: Clock) -> None:
+async def test_filing_refusals_log_nothing(ledger: Ledger, store: Store, clock: ChinaClock) -> None:
     record_id = await published(ledger, clock)
     other_id = await published(ledger, clock, uscc=OTHER_SUBJECT)
     clock.china(D(2026, 3, 10))
@@ -310,7 +280,7 @@ async def test_filing_refusals_log_nothing(ledger: Ledger, store: Store, clock: 
     assert target.attrs[OPEN_IDS] == [first.objection.objection_id]
 
 
-async def test_an_omission_needs_no_target(ledger: Ledger, store: Store, clock: Clock) -> None:
+async def test_an_omission_needs_no_target(ledger: Ledger, store: Store, clock: ChinaClock) -> None:
     clock.china(D(2026, 3, 10))
     statement = filing([], D(2026, 3, 10), D(2026, 3, 30), kind=OS.OBJECTION_TYPE_OMISSION)
     await accepted(ledger, statement)
@@ -321,7 +291,7 @@ async def test_an_omission_needs_no_target(ledger: Ledger, store: Store, clock: 
 # --- resolution -------------------------------------------------------------------------------
 
 
-async def file_against_record(ledger: Ledger, clock: Clock, record_id: str) -> str:
+async def file_against_record(ledger: Ledger, clock: ChinaClock, record_id: str) -> str:
     clock.china(D(2026, 3, 10))
     statement = filing([("record", record_id)], D(2026, 3, 10), D(2026, 3, 30))
     await accepted(ledger, statement)
@@ -329,7 +299,7 @@ async def file_against_record(ledger: Ledger, clock: Clock, record_id: str) -> s
 
 
 async def test_rejected_releases_the_record_and_a_second_resolution_is_refused(
-    ledger: Ledger, store: Store, clock: Clock
+    ledger: Ledger, store: Store, clock: ChinaClock
 ) -> None:
     record_id = await published(ledger, clock)
     objection_id = await file_against_record(ledger, clock, record_id)
@@ -368,7 +338,7 @@ async def test_rejected_releases_the_record_and_a_second_resolution_is_refused(
 
 
 async def test_the_record_stays_disputed_while_any_objection_is_open(
-    ledger: Ledger, store: Store, clock: Clock
+    ledger: Ledger, store: Store, clock: ChinaClock
 ) -> None:
     record_id = await published(ledger, clock)
     first = await file_against_record(ledger, clock, record_id)
@@ -390,7 +360,7 @@ async def test_the_record_stays_disputed_while_any_objection_is_open(
 
 
 async def test_upheld_deleted_revokes_the_record_in_one_batch(
-    ledger: Ledger, store: Store, clock: Clock
+    ledger: Ledger, store: Store, clock: ChinaClock
 ) -> None:
     record_id = await published(ledger, clock)
     objection_id = await file_against_record(ledger, clock, record_id)
@@ -415,7 +385,7 @@ async def test_upheld_deleted_revokes_the_record_in_one_batch(
 
 
 async def test_upheld_corrected_carries_the_next_revision(
-    ledger: Ledger, store: Store, clock: Clock
+    ledger: Ledger, store: Store, clock: ChinaClock
 ) -> None:
     clock.china(D(2026, 1, 20))
     original = record()
@@ -450,7 +420,7 @@ async def test_upheld_corrected_carries_the_next_revision(
 
 
 async def test_upheld_past_its_period_ends_publication(
-    ledger: Ledger, store: Store, clock: Clock
+    ledger: Ledger, store: Store, clock: ChinaClock
 ) -> None:
     record_id = await published(ledger, clock)
     clock.china(D(2026, 3, 10))
@@ -479,7 +449,7 @@ async def test_upheld_past_its_period_ends_publication(
 
 
 async def test_upheld_needs_the_correction_and_its_message_id(
-    ledger: Ledger, store: Store, clock: Clock
+    ledger: Ledger, store: Store, clock: ChinaClock
 ) -> None:
     record_id = await published(ledger, clock)
     objection_id = await file_against_record(ledger, clock, record_id)
@@ -508,7 +478,7 @@ async def test_upheld_needs_the_correction_and_its_message_id(
 
 
 async def test_who_may_resolve_and_who_must_hear_of_it(
-    ledger: Ledger, store: Store, clock: Clock
+    ledger: Ledger, store: Store, clock: ChinaClock
 ) -> None:
     record_id = await published(ledger, clock)
     objection_id = await file_against_record(ledger, clock, record_id)
@@ -548,7 +518,7 @@ async def test_who_may_resolve_and_who_must_hear_of_it(
 
 
 async def test_the_accepting_platform_may_record_a_withdrawal(
-    ledger: Ledger, store: Store, clock: Clock
+    ledger: Ledger, store: Store, clock: ChinaClock
 ) -> None:
     record_id = await published(ledger, clock)
     objection_id = await file_against_record(ledger, clock, record_id)
@@ -568,7 +538,9 @@ async def test_the_accepting_platform_may_record_a_withdrawal(
     assert (await refused(ledger, store, decided)).reason == "NOT_HANDLING_AUTHORITY"
 
 
-async def test_filed_and_resolved_in_one_batch(ledger: Ledger, store: Store, clock: Clock) -> None:
+async def test_filed_and_resolved_in_one_batch(
+    ledger: Ledger, store: Store, clock: ChinaClock
+) -> None:
     record_id = await published(ledger, clock)
     clock.china(D(2026, 3, 10))
     statement = filing([("record", record_id)], D(2026, 3, 10), D(2026, 3, 30))
@@ -583,7 +555,7 @@ async def test_filed_and_resolved_in_one_batch(ledger: Ledger, store: Store, clo
 
 
 async def test_an_entry_goes_under_objection_and_back_to_listed(
-    ledger: Ledger, store: Store, clock: Clock
+    ledger: Ledger, store: Store, clock: ChinaClock
 ) -> None:
     entry_id = await listed(ledger, clock)
     clock.china(D(2026, 3, 10))
@@ -627,7 +599,7 @@ async def test_an_entry_goes_under_objection_and_back_to_listed(
 
 
 async def test_upheld_against_an_entry_removes_it(
-    ledger: Ledger, store: Store, clock: Clock
+    ledger: Ledger, store: Store, clock: ChinaClock
 ) -> None:
     entry_id = await listed(ledger, clock)
     clock.china(D(2026, 3, 10))
@@ -662,7 +634,7 @@ async def test_upheld_against_an_entry_removes_it(
 
 
 async def test_an_explicit_transition_in_the_batch_carries_out_the_outcome(
-    ledger: Ledger, store: Store, clock: Clock
+    ledger: Ledger, store: Store, clock: ChinaClock
 ) -> None:
     entry_id = await listed(ledger, clock)
     clock.china(D(2026, 3, 10))
@@ -700,7 +672,7 @@ async def test_an_explicit_transition_in_the_batch_carries_out_the_outcome(
 
 
 async def test_an_entry_under_rectification_returns_to_it_with_its_deadline(
-    ledger: Ledger, store: Store, clock: Clock
+    ledger: Ledger, store: Store, clock: ChinaClock
 ) -> None:
     entry_id = await listed(ledger, clock)
     clock.china(D(2026, 3, 10))
@@ -745,7 +717,7 @@ async def test_an_entry_under_rectification_returns_to_it_with_its_deadline(
 
 
 async def test_partially_upheld_revokes_one_and_releases_the_other(
-    ledger: Ledger, store: Store, clock: Clock
+    ledger: Ledger, store: Store, clock: ChinaClock
 ) -> None:
     kept = await published(ledger, clock)
     wrong = await published(ledger, clock)
@@ -783,7 +755,7 @@ async def test_partially_upheld_revokes_one_and_releases_the_other(
     ]
 
 
-async def test_reads_after_is_fetched_for_the_whole_append(store: Store, clock: Clock) -> None:
+async def test_reads_after_is_fetched_for_the_whole_append(store: Store, clock: ChinaClock) -> None:
     """Two resolutions of different objections in one append both see their targets."""
     ledger = make_ledger(store, clock)
     first_record = await published(ledger, clock)
@@ -816,7 +788,7 @@ EVALUATOR = "11330000002482071R"
 
 
 async def test_an_evaluation_is_disputed_until_superseded(
-    ledger: Ledger, store: Store, clock: Clock
+    ledger: Ledger, store: Store, clock: ChinaClock
 ) -> None:
     clock.china(D(2026, 3, 9))
     first, second = str(uuid.uuid4()), str(uuid.uuid4())

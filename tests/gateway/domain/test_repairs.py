@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from datetime import datetime
 
 import pytest
 
 from creditlink.gateway.domain.calendar import WorkingDayCalendar
-from creditlink.gateway.domain.handlers import default_handlers
 from creditlink.gateway.domain.handlers.name_lists import (
     ENTRY_KIND,
     PERSONAL_KIND,
@@ -30,18 +28,24 @@ from creditlink.gateway.domain.handlers.repairs import (
     fold_decision,
     repaired_entry_ids,
 )
-from creditlink.gateway.domain.projection import Logged, Projection
-from creditlink.gateway.ledger import Acknowledgement, Ledger
-from creditlink.gateway.store import DomainObject, DomainQuery, Store
+from creditlink.gateway.domain.projection import Logged
+from creditlink.gateway.ledger import Ledger
+from creditlink.gateway.store import DomainQuery, Store
 from creditlink.sdk.errors import CreditlinkError
-from creditlink.sdk.keys import PrivateKey
-from creditlink.sdk.tlog import NoteSigner
 from creditlink.v1 import (
     commitment_pb2,
     name_list_pb2,
     record_pb2,
     repair_pb2,
     statement_pb2,
+)
+from tests.gateway.domain.objection_harness import (
+    ORIGIN,
+    ChinaClock,
+    accepted,
+    append,
+    get,
+    make_ledger,
 )
 from tests.gateway.listings import LEGAL_REP, date, entry_statement, transition_statement
 from tests.gateway.objection_statements import (
@@ -58,10 +62,8 @@ from tests.gateway.objection_statements import (
     fulfilment_statement,
     record,
     record_statement,
-    submission,
 )
 
-ORIGIN = "creditlink.test/cn-hub"
 D = dt.date
 RS = repair_pb2
 UNKNOWN_2027 = not WorkingDayCalendar().knows(2027)
@@ -70,44 +72,14 @@ MISSING_ID = "00000000-0000-4000-8000-000000000000"
 DECIDED = D(2025, 1, 6)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = at_china(D(2026, 1, 20))
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def china(self, day: dt.date, hour: int = 10) -> None:
-        self.now = at_china(day, hour)
+@pytest.fixture
+def clock() -> ChinaClock:
+    return ChinaClock(D(2026, 1, 20))
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def ledger(store: Store, clock: Clock) -> Ledger:
-    return Ledger(
-        store=store,
-        node_id=HUB,
-        origin=ORIGIN,
-        signing_key=PrivateKey.from_seed(b"s" * 32),
-        checkpoint_signer=NoteSigner.from_seed(ORIGIN, b"n" * 32),
-        clock=clock,
-        projector=Projection(default_handlers(), log_origin=ORIGIN),
-    )
-
-
-async def append(ledger: Ledger, *items: statement_pb2.Statement) -> Acknowledgement:
-    (ack,) = await ledger.append([submission(*items)])
-    return ack
-
-
-async def accepted(ledger: Ledger, *items: statement_pb2.Statement) -> Acknowledgement:
-    ack = await append(ledger, *items)
-    assert ack.error is None, ack.error
-    return ack
+def ledger(store: Store, clock: ChinaClock) -> Ledger:
+    return make_ledger(store, clock)
 
 
 async def refused(ledger: Ledger, store: Store, *items: statement_pb2.Statement) -> CreditlinkError:
@@ -118,13 +90,9 @@ async def refused(ledger: Ledger, store: Store, *items: statement_pb2.Statement)
     return ack.error
 
 
-async def get(store: Store, kind: str, object_id: str) -> DomainObject:
-    found = await store.get_object(kind, object_id)
-    assert found is not None, (kind, object_id)
-    return found
-
-
-async def published(ledger: Ledger, clock: Clock, decided: dt.date = DECIDED, **kw: object) -> str:
+async def published(
+    ledger: Ledger, clock: ChinaClock, decided: dt.date = DECIDED, **kw: object
+) -> str:
     """A penalty record decided on ``decided``, logged on 20 January 2026 (or that day)."""
     clock.china(max(D(2026, 1, 20), decided + dt.timedelta(days=7)))
     body = record(decided=decided, **kw)  # type: ignore[arg-type]
@@ -146,7 +114,7 @@ def applying(
 
 async def applied(
     ledger: Ledger,
-    clock: Clock,
+    clock: ChinaClock,
     targets: list[tuple[str, str]],
     received: dt.date,
     **kw: object,
@@ -163,7 +131,7 @@ async def applied(
 
 
 async def test_eligible_application_and_its_deadline_over_spring_festival(
-    ledger: Ledger, store: Store, clock: Clock
+    ledger: Ledger, store: Store, clock: ChinaClock
 ) -> None:
     record_id = await published(ledger, clock)
     # Received on Friday 13 February 2026: 3 working days are Saturday 14 (adjusted), then
@@ -197,7 +165,7 @@ async def test_eligible_application_and_its_deadline_over_spring_festival(
 
 
 async def test_approval_ends_publication_of_the_record(
-    ledger: Ledger, store: Store, clock: Clock
+    ledger: Ledger, store: Store, clock: ChinaClock
 ) -> None:
     record_id = await published(ledger, clock)
     application_id = await applied(ledger, clock, [("record", record_id)], D(2026, 2, 13))
@@ -234,7 +202,7 @@ async def test_approval_ends_publication_of_the_record(
 
 
 async def test_an_ineligible_application_is_logged_marked_and_rejected(
-    ledger: Ledger, store: Store, clock: Clock
+    ledger: Ledger, store: Store, clock: ChinaClock
 ) -> None:
     # General untrustworthiness decided 2 March 2026: 3 months minimum (GO 2025 No. 22).
     record_id = await published(ledger, clock, decided=D(2026, 3, 2))
@@ -274,7 +242,7 @@ async def test_an_ineligible_application_is_logged_marked_and_rejected(
 
 
 async def test_each_record_takes_the_ruleset_of_its_decision_date(
-    ledger: Ledger, store: Store, clock: Clock
+    ledger: Ledger, store: Store, clock: ChinaClock
 ) -> None:
     before = await published(ledger, clock, decided=D(2026, 3, 31))
     after = await published(ledger, clock, decided=D(2026, 4, 1))
@@ -304,7 +272,9 @@ async def test_each_record_takes_the_ruleset_of_its_decision_date(
     assert attrs["ruleset_id"] == "cn-ndrc-2026"  # the deadlines: in force on the day received
 
 
-async def test_decision_deadline_national_day(ledger: Ledger, store: Store, clock: Clock) -> None:
+async def test_decision_deadline_national_day(
+    ledger: Ledger, store: Store, clock: ChinaClock
+) -> None:
     record_id = await published(ledger, clock)
     application_id = await applied(
         ledger, clock, [("record", record_id)], D(2026, 9, 30), ruleset_id="cn-ndrc-2026"
@@ -317,7 +287,7 @@ async def test_decision_deadline_national_day(ledger: Ledger, store: Store, cloc
 
 @pytest.mark.skipif(not UNKNOWN_2027, reason="the installed chinesecalendar knows 2027")
 async def test_decision_deadline_into_2027_is_provisional(
-    ledger: Ledger, store: Store, clock: Clock
+    ledger: Ledger, store: Store, clock: ChinaClock
 ) -> None:
     record_id = await published(ledger, clock)
     application_id = await applied(
@@ -330,7 +300,7 @@ async def test_decision_deadline_into_2027_is_provisional(
 
 
 async def test_signed_deadlines_and_rulesets_without_a_limit(
-    ledger: Ledger, store: Store, clock: Clock
+    ledger: Ledger, store: Store, clock: ChinaClock
 ) -> None:
     record_id = await published(ledger, clock)
     clock.china(D(2026, 2, 13))
@@ -364,7 +334,9 @@ async def test_signed_deadlines_and_rulesets_without_a_limit(
     assert stored.attrs["feedback_deadline"] is None
 
 
-async def test_application_refusals_log_nothing(ledger: Ledger, store: Store, clock: Clock) -> None:
+async def test_application_refusals_log_nothing(
+    ledger: Ledger, store: Store, clock: ChinaClock
+) -> None:
     record_id = await published(ledger, clock)
     foreign = await published(ledger, clock, uscc=OTHER_SUBJECT)
     national = await published(ledger, clock, authority_uscc=NATIONAL)
@@ -408,7 +380,9 @@ async def test_application_refusals_log_nothing(ledger: Ledger, store: Store, cl
     assert await reason(again) == "APPLICATION_EXISTS"
 
 
-async def test_what_makes_a_target_ineligible(ledger: Ledger, store: Store, clock: Clock) -> None:
+async def test_what_makes_a_target_ineligible(
+    ledger: Ledger, store: Store, clock: ChinaClock
+) -> None:
     revoked = await published(ledger, clock)
     clock.china(D(2026, 2, 1))
     await accepted(ledger, correction_statement(revoked, record_pb2.CORRECTION_KIND_REVOKE))
@@ -449,7 +423,9 @@ async def test_what_makes_a_target_ineligible(ledger: Ledger, store: Store, cloc
 # --- decisions --------------------------------------------------------------------------------
 
 
-async def test_decision_refusals_log_nothing(ledger: Ledger, store: Store, clock: Clock) -> None:
+async def test_decision_refusals_log_nothing(
+    ledger: Ledger, store: Store, clock: ChinaClock
+) -> None:
     first = await published(ledger, clock)
     second = await published(ledger, clock)
     application_id = await applied(
@@ -535,7 +511,7 @@ async def test_decision_refusals_log_nothing(ledger: Ledger, store: Store, clock
 
 
 async def test_withdrawal_by_the_accepting_platform(
-    ledger: Ledger, store: Store, clock: Clock
+    ledger: Ledger, store: Store, clock: ChinaClock
 ) -> None:
     record_id = await published(ledger, clock)
     application_id = await applied(ledger, clock, [("record", record_id)], D(2026, 3, 10))
@@ -552,7 +528,7 @@ async def test_withdrawal_by_the_accepting_platform(
 # --- name-list entries ------------------------------------------------------------------------
 
 
-async def listed_2025(ledger: Ledger, clock: Clock) -> str:
+async def listed_2025(ledger: Ledger, clock: ChinaClock) -> str:
     """A serious-untrustworthy entry the hub determined on 6 January 2025 (Order No. 58)."""
     clock.china(D(2026, 1, 20))
     statement = entry_statement(HUB, start="2025-01-10", end="2028-01-09", recipients=(HUB,))
@@ -562,7 +538,7 @@ async def listed_2025(ledger: Ledger, clock: Clock) -> str:
 
 
 async def test_approval_moves_the_entry_to_repaired_and_its_measures_end(
-    ledger: Ledger, store: Store, clock: Clock
+    ledger: Ledger, store: Store, clock: ChinaClock
 ) -> None:
     entry_id = await listed_2025(ledger, clock)
     application_id = await applied(
@@ -604,7 +580,7 @@ async def test_approval_moves_the_entry_to_repaired_and_its_measures_end(
 
 
 async def test_an_explicit_repaired_transition_in_the_batch_is_accepted(
-    ledger: Ledger, store: Store, clock: Clock
+    ledger: Ledger, store: Store, clock: ChinaClock
 ) -> None:
     entry_id = await listed_2025(ledger, clock)
     application_id = await applied(
@@ -633,7 +609,7 @@ async def test_an_explicit_repaired_transition_in_the_batch_is_accepted(
     assert len(body_of(entry).transitions) == 1  # the explicit one; nothing derived on top
 
 
-async def test_fold_decision_for_a_mirror(clock: Clock) -> None:
+async def test_fold_decision_for_a_mirror(clock: ChinaClock) -> None:
     clock.china(D(2026, 1, 20))
     statement = entry_statement(HUB, start="2025-01-10", end="2028-01-09")
     created = Logged(
