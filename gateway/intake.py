@@ -245,6 +245,46 @@ class Intake:
             forward=forward,
         )
 
+    def verified_statement(
+        self, sealed: bytes, *, peer: str, kind: str
+    ) -> tuple[OpenedEnvelope, dsse.Envelope, statement_pb2.Statement]:
+        """Steps 0-4 for one sealed, signed statement of ``kind`` that is not to be logged as
+        sent: a service that acts on it itself (a report order) applies its own rules after.
+
+        Returns the opened seal, the signed envelope and the strictly parsed statement, whose
+        body is ``kind`` (``WRONG_KIND``, ``PAYLOAD_KIND_MISMATCH``) and whose header names
+        the signer (``SENDER_MISMATCH``). Contract constraints, freshness, recipients and
+        permissions (steps 5-7) are the caller's.
+        """
+        now, trust = self._trusted_now()
+        opened = self._open(sealed, peer=peer, content_type=ENVELOPE_CONTENT_TYPE)
+        signed = dsse.Envelope.from_bytes(opened.plaintext)
+        if signed.payload_type != dsse.payload_type_for(kind):
+            raise InvalidArgument(
+                f"this call takes {kind!r} statements, not {signed.payload_type!r}",
+                reason="WRONG_KIND",
+            )
+        keys = self._keys(trust, opened.sender_node_id, kind, now)
+        try:
+            payload = dsse.verify(signed, keys=keys, expected_type=signed.payload_type)
+        except InvalidEnvelope as exc:
+            _explain_key(exc, trust, opened.sender_node_id, signed, now)
+            raise
+        statement = parse_strict(statement_pb2.Statement, payload)
+        if _body_kind(statement) != kind:
+            raise InvalidArgument(
+                f"payload type names {kind!r} but the statement carries "
+                f"{_body_kind(statement) or 'nothing'!r}",
+                reason="PAYLOAD_KIND_MISMATCH",
+            )
+        if statement.header.sender_node_id != opened.sender_node_id:
+            raise PermissionDenied(
+                f"statement names sender {statement.header.sender_node_id!r}, signed by "
+                f"{opened.sender_node_id!r}",
+                reason="SENDER_MISMATCH",
+            )
+        return opened, signed, statement
+
     def batch(self, sealed: bytes, *, peer: str, request_id: str | None = None) -> Submission:
         """A sealed signed batch; every item must pass, or the batch is refused as a whole.
 

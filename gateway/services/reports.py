@@ -88,6 +88,7 @@ from creditlink.gateway.domain.handlers.reports import (
     report_scopes,
 )
 from creditlink.gateway.domain.reports import ReportOrder, ReportSources, build_report
+from creditlink.gateway.intake import Intake
 from creditlink.gateway.ledger import Acknowledgement, LedgerEntry, Submission
 from creditlink.gateway.services._common import check_request_id, require_field
 from creditlink.gateway.services._list_reads import ProvenanceBuilder, check_request
@@ -95,12 +96,10 @@ from creditlink.gateway.services.name_lists import NameListServicer
 from creditlink.gateway.services.pipeline import ServiceContext
 from creditlink.gateway.store.base import DomainObject, DomainQuery, MessageRow
 from creditlink.sdk import envelope as dsse
-from creditlink.sdk._internal.strict import parse_strict
 from creditlink.sdk.errors import (
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
-    InvalidTrustBundle,
     LimitExceeded,
     NotFound,
     PermissionDenied,
@@ -122,10 +121,7 @@ from creditlink.sdk.reports import (
     sign_report_statement,
 )
 from creditlink.sdk.seal import (
-    ENVELOPE_CONTENT_TYPE,
     SIGNED_BATCH_CONTENT_TYPE,
-    SealedEnvelope,
-    open_sealed,
 )
 from creditlink.sdk.trust import Action, NodeInfo, TrustBundle
 from creditlink.v1 import (
@@ -293,62 +289,31 @@ class ReportServicer(report_service_pb2_grpc.ReportServiceServicer):
         kind: str,
         request_id: str,
     ) -> _Opened:
-        """Steps 0-5 of the intake for one statement of ``kind`` this service acts on itself."""
+        """The intake's steps 0-4 for one statement of ``kind`` this service acts on itself,
+        then this call's rules: sealed and signed by the caller, addressed to this node alone,
+        fresh, and carrying the call's request id."""
         ctx = self._ctx
         now = ctx.clock()
-        # 0. The node's trust must be current.
-        try:
-            trust.check_not_expired(now)
-        except InvalidTrustBundle as exc:
-            raise FailedPrecondition(exc.message, reason=exc.reason) from None
         if not ctx.sealing_keys:
             raise FailedPrecondition(
                 f"{ctx.node_id} runs ReportService without its keys", reason="NODE_KEYS_MISSING"
             )
-        # 1. Open the seal (uniform SealError).
-        opened = open_sealed(
-            SealedEnvelope.from_proto(sealed), node_id=ctx.node_id, keys=ctx.sealing_keys
+        intake = Intake(
+            node_id=ctx.node_id,
+            trust=lambda: trust,
+            sealing_keys=list(ctx.sealing_keys),
+            clock=lambda: now,
         )
-        if opened.content_type != ENVELOPE_CONTENT_TYPE:
-            raise InvalidArgument(
-                f"sealed content is {opened.content_type!r}; this call takes one signed "
-                f"statement ({ENVELOPE_CONTENT_TYPE!r})",
-                reason="WRONG_CONTENT_TYPE",
-            )
-        # 2. An order is the caller's own: no relays.
+        opened, signed, statement = intake.verified_statement(
+            sealed.SerializeToString(), peer=peer.node_id, kind=kind
+        )
+        # An order is the caller's own: no relays.
         if opened.sender_node_id != peer.node_id:
             raise PermissionDenied(
                 f"peer {peer.node_id!r} sent a statement sealed by {opened.sender_node_id!r}",
                 reason="SENDER_MISMATCH",
             )
-        # 3. The signature, under the keys the bundle lists for the sender and kind now.
-        signed = dsse.Envelope.from_bytes(opened.plaintext)
-        expected_type = dsse.payload_type_for(kind)
-        if signed.payload_type != expected_type:
-            raise InvalidArgument(
-                f"this call takes {kind!r} statements, not {signed.payload_type!r}",
-                reason="WRONG_KIND",
-            )
-        keys = trust.signing_keys(peer.node_id, kind=kind, at=now)
-        if not keys:
-            raise PermissionDenied(
-                f"{peer.node_id!r} has no key that may sign {kind!r} now",
-                reason="KIND_NOT_PERMITTED",
-            )
-        payload = dsse.verify(signed, keys=keys, expected_type=expected_type)
-        # 4. Only now parse, strictly; the header must name the signer and this node only.
-        statement = parse_strict(statement_pb2.Statement, payload)
-        if (statement.WhichOneof("body") or "").replace("_", "-") != kind:
-            raise InvalidArgument(
-                f"payload type names {kind!r} but the statement carries another body",
-                reason="PAYLOAD_KIND_MISMATCH",
-            )
         header = statement.header
-        if header.sender_node_id != peer.node_id:
-            raise PermissionDenied(
-                f"statement names sender {header.sender_node_id!r}, signed by {peer.node_id!r}",
-                reason="SENDER_MISMATCH",
-            )
         if list(header.recipient_node_ids) != [ctx.node_id] or list(opened.recipients) != [
             ctx.node_id
         ]:
