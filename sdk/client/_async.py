@@ -14,12 +14,13 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
+    Collection,
     Iterable,
     Iterator,
     Mapping,
     Sequence,
 )
-from datetime import datetime
+from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Final, Literal, Self, TypeVar
 
@@ -41,12 +42,21 @@ from creditlink.sdk.client._core import (
     resolve,
 )
 from creditlink.sdk.client._cursor import CursorStore
+from creditlink.sdk.client._domain import Call, DomainCalls, PagedCall, report_bundle
+from creditlink.sdk.client._pager import AsyncPager, Page
 from creditlink.sdk.client._types import (
     ConsistencyProof,
     Entry,
+    Fetched,
     InclusionProof,
+    IssuedReport,
+    MeasureListDiff,
     Receipt,
+    Recognition,
+    RecordView,
+    SubjectCheck,
     SubmitProgress,
+    Written,
 )
 from creditlink.sdk.credentials import Credentials, update_trust_bundle
 from creditlink.sdk.envelope import Envelope
@@ -55,8 +65,10 @@ from creditlink.sdk.errors import (
     DeadlineExceeded,
     NotFound,
     Unavailable,
+    VerificationError,
     from_grpc_error,
 )
+from creditlink.sdk.reports import ReportBundle
 from creditlink.sdk.tlog import Checkpoint
 from creditlink.sdk.trust import TrustBundle
 from creditlink.v1 import (
@@ -64,6 +76,20 @@ from creditlink.v1 import (
     exchange_service_pb2_grpc,
     federation_service_pb2,
     federation_service_pb2_grpc,
+    measure_pb2,
+    measure_service_pb2_grpc,
+    name_list_pb2,
+    name_list_service_pb2,
+    name_list_service_pb2_grpc,
+    objection_pb2,
+    objection_service_pb2,
+    objection_service_pb2_grpc,
+    record_pb2,
+    record_service_pb2,
+    record_service_pb2_grpc,
+    repair_pb2,
+    report_pb2,
+    report_service_pb2_grpc,
 )
 
 __all__ = ["AsyncClient", "AsyncSubscription"]
@@ -114,6 +140,14 @@ class AsyncClient:
         )
         self._exchange = exchange_service_pb2_grpc.ExchangeServiceStub(self._channel)
         self._federation = federation_service_pb2_grpc.FederationServiceStub(self._channel)
+        self._domain = DomainCalls(self._core)
+        self._stubs: dict[str, Any] = {
+            "records": record_service_pb2_grpc.RecordServiceStub(self._channel),
+            "name_lists": name_list_service_pb2_grpc.NameListServiceStub(self._channel),
+            "measures": measure_service_pb2_grpc.MeasureServiceStub(self._channel),
+            "objections": objection_service_pb2_grpc.ObjectionServiceStub(self._channel),
+            "reports": report_service_pb2_grpc.ReportServiceStub(self._channel),
+        }
 
     @classmethod
     def from_credentials(
@@ -181,7 +215,7 @@ class AsyncClient:
         self,
         method: str,
         invoke: Callable[[float | None], Awaitable[T]],
-        timeout: OptionalTimeout,  # noqa: ASYNC109 - the gRPC deadline
+        timeout: OptionalTimeout,
         retry: OptionalRetry,
     ) -> T:
         policy = resolve(method, timeout, retry)
@@ -221,7 +255,7 @@ class AsyncClient:
         statements: Message | Sequence[Message],
         *,
         recipients: Sequence[str] | None = None,
-        timeout: OptionalTimeout = DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
+        timeout: OptionalTimeout = DEFAULT,
         retry: OptionalRetry = DEFAULT,
     ) -> Receipt:
         """Sign, seal and submit one statement, or several as one batch; the verified receipt
@@ -296,7 +330,7 @@ class AsyncClient:
         recipients: Sequence[str] | None,
         batch_size: int | Literal["auto"],
         progress: Callable[[SubmitProgress], None] | None,
-        timeout: float | None,  # noqa: ASYNC109 - the gRPC deadline
+        timeout: float | None,
         retry: Retry | None,
     ) -> AsyncIterator[Receipt]:
         await self._ensure_gateway()
@@ -358,7 +392,7 @@ class AsyncClient:
         self,
         message_id: str,
         *,
-        timeout: OptionalTimeout = DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
+        timeout: OptionalTimeout = DEFAULT,
         retry: OptionalRetry = DEFAULT,
     ) -> Receipt:
         """The verified receipt of an accepted statement or batch, by its id (see
@@ -379,7 +413,7 @@ class AsyncClient:
     async def get_checkpoint(
         self,
         *,
-        timeout: OptionalTimeout = DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
+        timeout: OptionalTimeout = DEFAULT,
         retry: OptionalRetry = DEFAULT,
     ) -> Checkpoint:
         """The gateway's latest checkpoint, verified under its checkpoint key."""
@@ -398,7 +432,7 @@ class AsyncClient:
         leaf_index: int | None = None,
         message_id: str | None = None,
         tree_size: int = 0,
-        timeout: OptionalTimeout = DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
+        timeout: OptionalTimeout = DEFAULT,
         retry: OptionalRetry = DEFAULT,
     ) -> InclusionProof:
         """Prove that a leaf is in the log (see
@@ -419,7 +453,7 @@ class AsyncClient:
         self,
         old: Checkpoint,
         *,
-        timeout: OptionalTimeout = DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
+        timeout: OptionalTimeout = DEFAULT,
         retry: OptionalRetry = DEFAULT,
     ) -> ConsistencyProof:
         """Prove that the latest log extends ``old`` (see
@@ -474,7 +508,7 @@ class AsyncClient:
         self,
         *,
         persist: bool = False,
-        timeout: OptionalTimeout = DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
+        timeout: OptionalTimeout = DEFAULT,
         retry: OptionalRetry = DEFAULT,
     ) -> TrustBundle:
         """The gateway's current trust bundle, verified from this client's and adopted (see
@@ -505,6 +539,496 @@ class AsyncClient:
                 )
             self._core.adopt_trust_bundle(bundle)
         return step
+
+    # -- domain services: plumbing ------------------------------------------------------------
+
+    async def _calls(self) -> DomainCalls:
+        await self._ensure_gateway()
+        return self._domain
+
+    async def _call(self, call: Call[T], timeout: OptionalTimeout, retry: OptionalRetry) -> T:
+        rpc = getattr(self._stubs[call.service], call.method)
+        response = await self._unary(
+            call.method, lambda t: rpc(call.request, timeout=t), timeout, retry
+        )
+        return call.finish(response)
+
+    def _pager(
+        self,
+        paged: PagedCall[T],
+        max_items: int | None,
+        timeout: OptionalTimeout,
+        retry: OptionalRetry,
+    ) -> AsyncPager[T]:
+        rpc = getattr(self._stubs[paged.service], paged.method)
+
+        async def fetch(token: str) -> Page[T]:
+            request = paged.request(token)
+            response = await self._unary(
+                paged.method, lambda t: rpc(request, timeout=t), timeout, retry
+            )
+            return paged.page(response)
+
+        return AsyncPager(fetch, max_items=max_items)
+
+    # -- records ------------------------------------------------------------------------------
+
+    async def get_record(
+        self,
+        record_id: str,
+        *,
+        revision: int = 0,
+        include_proof: bool = False,
+        timeout: OptionalTimeout = DEFAULT,
+        retry: OptionalRetry = DEFAULT,
+    ) -> RecordView:
+        """A record (its current revision, or ``revision``) with its derived status, dispute
+        marker and verified provenance; with ``include_proof`` every provenance statement's
+        inclusion in a signed checkpoint is verified too. Raises
+        :class:`~creditlink.sdk.errors.NotFound` (``RECORD_NOT_FOUND``) for an unknown id."""
+        calls = await self._calls()
+        call = calls.get_record(record_id, revision=revision, include_proof=include_proof)
+        return await self._call(call, timeout, retry)
+
+    def list_records(
+        self,
+        subject: str,
+        *,
+        categories: Collection[int] = (),
+        statuses: Collection[int] = (),
+        decided_from: date | None = None,
+        decided_to: date | None = None,
+        page_size: int = 100,
+        max_items: int | None = None,
+        timeout: OptionalTimeout = DEFAULT,
+        retry: OptionalRetry = DEFAULT,
+    ) -> AsyncPager[record_pb2.CreditRecord]:
+        """A subject's records (USCC or person token), newest decision first, filtered by
+        category, status (``RecordCategory`` / ``RecordStatus`` values) and decision date
+        (inclusive); an async pager that fetches ``page_size`` at a time as you iterate."""
+        paged = self._domain.list_records(
+            subject,
+            categories=categories,
+            statuses=statuses,
+            decided_from=decided_from,
+            decided_to=decided_to,
+            page_size=page_size,
+        )
+        return self._pager(paged, max_items, timeout, retry)
+
+    def list_overdue_records(
+        self,
+        request: record_service_pb2.ListOverdueRecordsRequest | None = None,
+        *,
+        page_size: int = 100,
+        max_items: int | None = None,
+        timeout: OptionalTimeout = DEFAULT,
+        retry: OptionalRetry = DEFAULT,
+    ) -> AsyncPager[record_service_pb2.OverdueRecord]:
+        """Records published after their 7-working-day deadline or still published past their
+        period (filters in ``request``: region, authority, kinds, as-of date); an async pager."""
+        paged = self._domain.list_overdue_records(
+            request or record_service_pb2.ListOverdueRecordsRequest(), page_size
+        )
+        return self._pager(paged, max_items, timeout, retry)
+
+    async def correct_record(
+        self,
+        correction: record_pb2.RecordCorrection,
+        *,
+        recipients: Sequence[str] | None = None,
+        timeout: OptionalTimeout = DEFAULT,
+        retry: OptionalRetry = DEFAULT,
+    ) -> Written[record_pb2.CreditRecord]:
+        """Publish a correction (kind ``CORRECT``, carrying the next revision), signed and
+        sealed; the verified receipt and the record as it now stands."""
+        calls = await self._calls()
+        call = calls.correct_record(correction, recipients)
+        return await self._call(call, timeout, retry)
+
+    async def revoke_record(
+        self,
+        correction: record_pb2.RecordCorrection,
+        *,
+        recipients: Sequence[str] | None = None,
+        timeout: OptionalTimeout = DEFAULT,
+        retry: OptionalRetry = DEFAULT,
+    ) -> Written[record_pb2.CreditRecord]:
+        """Revoke (or withdraw) a record: a correction without a new revision, with its
+        reason; the verified receipt and the record as it now stands."""
+        calls = await self._calls()
+        call = calls.revoke_record(correction, recipients)
+        return await self._call(call, timeout, retry)
+
+    # -- name lists ---------------------------------------------------------------------------
+
+    async def create_name_list_entry(
+        self,
+        entry: name_list_pb2.NameListEntry,
+        *,
+        recipients: Sequence[str] | None = None,
+        timeout: OptionalTimeout = DEFAULT,
+        retry: OptionalRetry = DEFAULT,
+    ) -> Written[name_list_pb2.NameListEntry]:
+        """List a subject (the caller must be a determining authority for the list type).
+        Broadcast by default (no recipients), so the hub's feed carries it to every region."""
+        calls = await self._calls()
+        call = calls.create_name_list_entry(entry, recipients)
+        return await self._call(call, timeout, retry)
+
+    async def transition_name_list_entry(
+        self,
+        transition: name_list_pb2.NameListTransition,
+        *,
+        recipients: Sequence[str] | None = None,
+        timeout: OptionalTimeout = DEFAULT,
+        retry: OptionalRetry = DEFAULT,
+    ) -> Written[name_list_pb2.NameListEntry]:
+        """One lifecycle step of an entry (``LISTED → UNDER_OBJECTION → RECTIFYING →
+        REPAIRED | REMOVED | EXPIRED``) with who and why; the entry in its new state."""
+        calls = await self._calls()
+        call = calls.transition_name_list_entry(transition, recipients)
+        return await self._call(call, timeout, retry)
+
+    async def get_name_list_entry(
+        self,
+        entry_id: str,
+        *,
+        include_proof: bool = False,
+        timeout: OptionalTimeout = DEFAULT,
+        retry: OptionalRetry = DEFAULT,
+    ) -> Fetched[name_list_pb2.NameListEntry]:
+        """An entry in its current state with the verified statements that made it."""
+        calls = await self._calls()
+        call = calls.get_name_list_entry(entry_id, include_proof=include_proof)
+        return await self._call(call, timeout, retry)
+
+    def list_name_list_entries(
+        self,
+        request: name_list_service_pb2.ListNameListEntriesRequest | None = None,
+        *,
+        page_size: int = 100,
+        max_items: int | None = None,
+        timeout: OptionalTimeout = DEFAULT,
+        retry: OptionalRetry = DEFAULT,
+    ) -> AsyncPager[name_list_pb2.NameListEntry]:
+        """Entries filtered as ``request`` says (list types, subject, states, region,
+        determining authority, listing dates); an async pager (``async for``)."""
+        paged = self._domain.list_name_list_entries(
+            request or name_list_service_pb2.ListNameListEntriesRequest(), page_size
+        )
+        return self._pager(paged, max_items, timeout, retry)
+
+    async def check_subject(
+        self,
+        subject: str,
+        purpose: int,
+        *,
+        include_responsible_person: bool = False,
+        as_of: datetime | None = None,
+        timeout: OptionalTimeout = DEFAULT,
+        retry: OptionalRetry = DEFAULT,
+    ) -> SubjectCheck:
+        """Is ``subject`` (USCC or person token) listed, and which measures apply for
+        ``purpose`` (a :class:`~creditlink.sdk.reports.UsePurpose`)? Entries of this gateway
+        and those mirrored from the hub; the answer's checkpoint is verified. For many
+        lookups, keep a :class:`~creditlink.sdk.mirror.NameListMirror` instead."""
+        calls = await self._calls()
+        call = calls.check_subject(
+            subject, purpose, include_responsible_person=include_responsible_person, as_of=as_of
+        )
+        return await self._call(call, timeout, retry)
+
+    # -- measure lists ------------------------------------------------------------------------
+
+    async def publish_measure_list(
+        self,
+        measure_list: measure_pb2.MeasureList,
+        *,
+        recipients: Sequence[str] | None = None,
+        timeout: OptionalTimeout = DEFAULT,
+        retry: OptionalRetry = DEFAULT,
+    ) -> Written[measure_pb2.MeasureList]:
+        """Publish a version of a measure list (broadcast by default)."""
+        calls = await self._calls()
+        call = calls.publish_measure_list(measure_list, recipients)
+        return await self._call(call, timeout, retry)
+
+    async def get_measure_list(
+        self,
+        list_id: str,
+        *,
+        version: str | None = None,
+        effective_on: date | None = None,
+        include_proof: bool = False,
+        timeout: OptionalTimeout = DEFAULT,
+        retry: OptionalRetry = DEFAULT,
+    ) -> Fetched[measure_pb2.MeasureList]:
+        """A version of a measure list: ``version``, the one in force on ``effective_on``, or
+        the one in force today; checked against its signed statement."""
+        calls = await self._calls()
+        call = calls.get_measure_list(
+            list_id, version=version, effective_on=effective_on, include_proof=include_proof
+        )
+        return await self._call(call, timeout, retry)
+
+    def list_measure_lists(
+        self,
+        list_id: str = "",
+        *,
+        page_size: int = 100,
+        max_items: int | None = None,
+        timeout: OptionalTimeout = DEFAULT,
+        retry: OptionalRetry = DEFAULT,
+    ) -> AsyncPager[measure_pb2.MeasureList]:
+        """The versions of ``list_id`` (of every list when empty); an async pager."""
+        paged = self._domain.list_measure_lists(list_id, page_size)
+        return self._pager(paged, max_items, timeout, retry)
+
+    async def diff_measure_lists(
+        self,
+        list_id: str,
+        from_version: str,
+        to_version: str,
+        *,
+        timeout: OptionalTimeout = DEFAULT,
+        retry: OptionalRetry = DEFAULT,
+    ) -> MeasureListDiff:
+        """What changed between two versions of a measure list, by measure id."""
+        call = self._domain.diff_measure_lists(list_id, from_version, to_version)
+        return await self._call(call, timeout, retry)
+
+    # -- objections and repair ----------------------------------------------------------------
+
+    async def file_objection(
+        self,
+        objection: objection_pb2.Objection,
+        *,
+        recipients: Sequence[str] | None = None,
+        timeout: OptionalTimeout = DEFAULT,
+        retry: OptionalRetry = DEFAULT,
+    ) -> Written[objection_pb2.Objection]:
+        """File an objection (error, omission, duplicate, should not be published, past its
+        period) with evidence; the target is marked disputed. Name the nodes holding the
+        target in ``recipients`` (with this gateway) so they are notified."""
+        calls = await self._calls()
+        call = calls.file_objection(objection, recipients)
+        return await self._call(call, timeout, retry)
+
+    async def resolve_objection(
+        self,
+        resolution: objection_pb2.ObjectionResolution,
+        *,
+        recipients: Sequence[str] | None = None,
+        timeout: OptionalTimeout = DEFAULT,
+        retry: OptionalRetry = DEFAULT,
+    ) -> Written[objection_pb2.Objection]:
+        """Resolve an objection as corrected, deleted or upheld; the objection as resolved."""
+        calls = await self._calls()
+        call = calls.resolve_objection(resolution, recipients)
+        return await self._call(call, timeout, retry)
+
+    async def get_objection(
+        self,
+        objection_id: str,
+        *,
+        include_proof: bool = False,
+        timeout: OptionalTimeout = DEFAULT,
+        retry: OptionalRetry = DEFAULT,
+    ) -> Fetched[objection_pb2.Objection]:
+        """An objection with its status, deadline, resolution and verified provenance."""
+        calls = await self._calls()
+        call = calls.get_objection(objection_id, include_proof=include_proof)
+        return await self._call(call, timeout, retry)
+
+    def list_objections(
+        self,
+        request: objection_service_pb2.ListObjectionsRequest | None = None,
+        *,
+        page_size: int = 100,
+        max_items: int | None = None,
+        timeout: OptionalTimeout = DEFAULT,
+        retry: OptionalRetry = DEFAULT,
+    ) -> AsyncPager[objection_pb2.Objection]:
+        """Objections filtered as ``request`` says; an async pager (``async for``)."""
+        paged = self._domain.list_objections(
+            request or objection_service_pb2.ListObjectionsRequest(), page_size
+        )
+        return self._pager(paged, max_items, timeout, retry)
+
+    async def submit_repair_application(
+        self,
+        application: repair_pb2.RepairApplication,
+        *,
+        recipients: Sequence[str] | None = None,
+        timeout: OptionalTimeout = DEFAULT,
+        retry: OptionalRetry = DEFAULT,
+    ) -> Written[repair_pb2.RepairApplication]:
+        """Apply for credit repair (targets, evidence, credit commitment); eligibility is
+        checked per target under the ruleset in force."""
+        calls = await self._calls()
+        call = calls.submit_repair_application(application, recipients)
+        return await self._call(call, timeout, retry)
+
+    async def decide_repair_application(
+        self,
+        decision: repair_pb2.RepairDecision,
+        *,
+        recipients: Sequence[str] | None = None,
+        timeout: OptionalTimeout = DEFAULT,
+        retry: OptionalRetry = DEFAULT,
+    ) -> Written[repair_pb2.RepairApplication]:
+        """Decide a repair application; an approval ends publication and the measures."""
+        calls = await self._calls()
+        call = calls.decide_repair_application(decision, recipients)
+        return await self._call(call, timeout, retry)
+
+    async def get_repair_application(
+        self,
+        application_id: str,
+        *,
+        include_proof: bool = False,
+        timeout: OptionalTimeout = DEFAULT,
+        retry: OptionalRetry = DEFAULT,
+    ) -> Fetched[repair_pb2.RepairApplication]:
+        """A repair application with its status, decision and verified provenance."""
+        calls = await self._calls()
+        call = calls.get_repair_application(application_id, include_proof=include_proof)
+        return await self._call(call, timeout, retry)
+
+    def list_repair_applications(
+        self,
+        request: objection_service_pb2.ListRepairApplicationsRequest | None = None,
+        *,
+        page_size: int = 100,
+        max_items: int | None = None,
+        timeout: OptionalTimeout = DEFAULT,
+        retry: OptionalRetry = DEFAULT,
+    ) -> AsyncPager[repair_pb2.RepairApplication]:
+        """Repair applications filtered as ``request`` says; an async pager (``async for``)."""
+        paged = self._domain.list_repair_applications(
+            request or objection_service_pb2.ListRepairApplicationsRequest(), page_size
+        )
+        return self._pager(paged, max_items, timeout, retry)
+
+    # -- reports ------------------------------------------------------------------------------
+
+    async def issue_report(
+        self,
+        subject: str,
+        purpose: int,
+        *,
+        authority_uscc: str,
+        authority_name: str | None = None,
+        purpose_description: str = "",
+        timeout: OptionalTimeout = DEFAULT,
+        retry: OptionalRetry = DEFAULT,
+    ) -> IssuedReport:
+        """Have the gateway issue a credit report on ``subject`` for ``purpose``, signed and
+        logged, and check it as a relying party would.
+
+        ``authority_uscc`` (and ``authority_name``, by default the gateway's name in the trust
+        bundle) name the authority operating the issuing platform. The report is then read
+        back with its log proof, assembled into a portable bundle and verified offline under
+        this client's trust bundle; :class:`~creditlink.sdk.errors.VerificationError`
+        (``REPORT_NOT_RECOGNIZED``) if it is not recognized.
+        """
+        calls = await self._calls()
+        order = calls.report_order(
+            subject,
+            purpose,
+            authority_uscc=authority_uscc,
+            authority_name=authority_name,
+            purpose_description=purpose_description,
+        )
+        written = await self._call(calls.issue_report(order), timeout, retry)
+        if written.value is None:
+            raise VerificationError("the gateway did not return the report", reason="NO_REPORT")
+        fetched = await self._call(
+            calls.get_report(written.value.report_number, include_proof=True), timeout, retry
+        )
+        return calls.issued(written, fetched, purpose, subject)
+
+    async def get_report(
+        self,
+        report_number: str,
+        *,
+        include_proof: bool = False,
+        timeout: OptionalTimeout = DEFAULT,
+        retry: OptionalRetry = DEFAULT,
+    ) -> Fetched[report_pb2.CreditReport]:
+        """A report with its current status (revoked, superseded...) and verified provenance."""
+        calls = await self._calls()
+        call = calls.get_report(report_number, include_proof=include_proof)
+        return await self._call(call, timeout, retry)
+
+    async def get_report_bundle(
+        self,
+        report_number: str,
+        *,
+        timeout: OptionalTimeout = DEFAULT,
+        retry: OptionalRetry = DEFAULT,
+    ) -> ReportBundle:
+        """The portable bundle of a report (its signed envelope, inclusion proof and signed
+        checkpoint), read with proofs and verified."""
+        calls = await self._calls()
+        call = calls.get_report(report_number, include_proof=True)
+        return report_bundle(await self._call(call, timeout, retry))
+
+    async def verify_report(
+        self,
+        report: ReportBundle | str,
+        *,
+        purpose: int = 0,
+        subject: str | None = None,
+        at: datetime | None = None,
+        timeout: OptionalTimeout = DEFAULT,
+        retry: OptionalRetry = DEFAULT,
+    ) -> Recognition:
+        """Ask the gateway whether it recognizes a report (a bundle, or a report number it
+        fetches from the issuer's log) for ``purpose`` and ``subject`` at ``at``; its current
+        status counts (revoked, superseded). Offline: :func:`verify_report_offline`."""
+        call = self._domain.verify_report(report, purpose=purpose, subject=subject, at=at)
+        return await self._call(call, timeout, retry)
+
+    async def revoke_report(
+        self,
+        report_number: str,
+        reason: str,
+        *,
+        timeout: OptionalTimeout = DEFAULT,
+        retry: OptionalRetry = DEFAULT,
+    ) -> Written[report_pb2.CreditReport]:
+        """Revoke a report this gateway issued; the report with its new status."""
+        calls = await self._calls()
+        call = calls.revoke_report(report_number, reason)
+        return await self._call(call, timeout, retry)
+
+    async def supersede_report(
+        self,
+        report_number: str,
+        *,
+        subject: str,
+        purpose: int,
+        authority_uscc: str,
+        authority_name: str | None = None,
+        purpose_description: str = "",
+        timeout: OptionalTimeout = DEFAULT,
+        retry: OptionalRetry = DEFAULT,
+    ) -> Written[report_pb2.CreditReport]:
+        """Issue a new report replacing ``report_number`` (which becomes SUPERSEDED), in one
+        append; the value is the new report (read its bundle with
+        :meth:`get_report_bundle`)."""
+        calls = await self._calls()
+        order = calls.report_order(
+            subject,
+            purpose,
+            authority_uscc=authority_uscc,
+            authority_name=authority_name,
+            purpose_description=purpose_description,
+            supersedes=report_number,
+        )
+        return await self._call(calls.supersede_report(order), timeout, retry)
 
 
 class AsyncSubscription(AsyncIterator[Entry]):

@@ -220,6 +220,7 @@ OptionalTimeout = float | None | _Default
 OptionalRetry = Retry | None | _Default
 
 _READ = MethodDefaults(timeout=10.0, retry=Retry())
+_WRITE = MethodDefaults(timeout=30.0, retry=Retry())
 
 #: Defaults per RPC (STYLE 11). Every unary call has a deadline; reads and submissions retry on
 #: UNAVAILABLE (a submission always carries its request id). Streams never retry mid-stream:
@@ -227,7 +228,7 @@ _READ = MethodDefaults(timeout=10.0, retry=Retry())
 #: timeout bounds the wait for an answer; ``Subscribe`` resumes from its cursor and its
 #: timeout bounds the silence it tolerates (the gateway sends progress every 30 s when idle).
 METHOD_DEFAULTS: Final[Mapping[str, MethodDefaults]] = {
-    "Submit": MethodDefaults(timeout=30.0, retry=Retry()),
+    "Submit": _WRITE,
     "SubmitStream": MethodDefaults(
         timeout=60.0, retry=Retry(initial=0.2, maximum=5.0, max_attempts=10)
     ),
@@ -239,6 +240,45 @@ METHOD_DEFAULTS: Final[Mapping[str, MethodDefaults]] = {
     "GetConsistencyProof": _READ,
     "GetReceipt": _READ,
     "GetTrustBundle": _READ,
+    # The domain services: reads (lists page by page) and writes, whose request id makes a
+    # repeat answer with the original receipt.
+    **dict.fromkeys(
+        (
+            "GetRecord",
+            "ListRecords",
+            "ListOverdueRecords",
+            "GetNameListEntry",
+            "ListNameListEntries",
+            "CheckSubject",
+            "GetMeasureList",
+            "ListMeasureLists",
+            "DiffMeasureLists",
+            "GetObjection",
+            "ListObjections",
+            "GetRepairApplication",
+            "ListRepairApplications",
+            "GetReport",
+            "VerifyReport",
+        ),
+        _READ,
+    ),
+    **dict.fromkeys(
+        (
+            "CorrectRecord",
+            "RevokeRecord",
+            "CreateNameListEntry",
+            "TransitionNameListEntry",
+            "PublishMeasureList",
+            "FileObjection",
+            "ResolveObjection",
+            "SubmitRepairApplication",
+            "DecideRepairApplication",
+            "IssueReport",
+            "RevokeReport",
+            "SupersedeReport",
+        ),
+        _WRITE,
+    ),
 }
 
 
@@ -619,21 +659,7 @@ class ClientCore:
     ) -> Receipt:
         """Verify a signed receipt against what was sent (``expected``; ``None`` for a receipt
         looked up by ``message_id`` alone, whose digest cannot be compared)."""
-        gateway = self.gateway
-        node = self._trust.node(gateway)
-        now = self.now()
-        envelope = Envelope.from_proto(signed)
-        # 1. Signed by the gateway's receipt key, valid now (it was just issued or served).
-        payload = _dsse.verify(
-            envelope,
-            keys=self._trust.signing_keys(gateway, kind="receipt", at=now),
-            expected_type=RECEIPT_PAYLOAD_TYPE,
-        )
-        # 2. Only then parsed, strictly.
-        receipt = parse_strict(log_pb2.Receipt, payload)
-        # 3. It is this gateway's, for its log, and acknowledges what was sent.
-        if receipt.gateway_node_id != gateway or receipt.log_origin != node.log_origin:
-            raise _mismatch(f"receipt names gateway {receipt.gateway_node_id!r}, not {gateway!r}")
+        envelope, receipt = self._signed_receipt(signed)
         want_id = expected.message_id if expected is not None else message_id
         if receipt.message_id != want_id:
             raise _mismatch(f"receipt acknowledges {receipt.message_id!r}, not {want_id!r}")
@@ -643,8 +669,42 @@ class ClientCore:
             or receipt.payload_type != expected.payload_type
         ):
             raise _mismatch(f"receipt for {want_id!r} does not acknowledge what was sent")
+        return self._receipt(
+            envelope, receipt, expected.statement_ids if expected is not None else ()
+        )
+
+    def verify_own_receipt(self, signed: envelope_pb2.Envelope, *, payload_type: str) -> Receipt:
+        """Verify the receipt of a statement the gateway signed itself on the caller's order
+        (a report, a report status change): as :meth:`verify_receipt`, except that the message
+        is the gateway's, so its id and digest are the gateway's; it must be one leaf of
+        ``payload_type``. What the statement says is checked where it is read (with proofs)."""
+        envelope, receipt = self._signed_receipt(signed)
+        if receipt.leaf_count != 1 or receipt.payload_type != payload_type:
+            raise _mismatch(f"receipt does not acknowledge one {payload_type!r} statement")
+        return self._receipt(envelope, receipt, (receipt.message_id,))
+
+    def _signed_receipt(self, signed: envelope_pb2.Envelope) -> tuple[Envelope, log_pb2.Receipt]:
+        gateway = self.gateway
+        node = self._trust.node(gateway)
+        envelope = Envelope.from_proto(signed)
+        # 1. Signed by the gateway's receipt key, valid now (it was just issued or served).
+        payload = _dsse.verify(
+            envelope,
+            keys=self._trust.signing_keys(gateway, kind="receipt", at=self.now()),
+            expected_type=RECEIPT_PAYLOAD_TYPE,
+        )
+        # 2. Only then parsed, strictly.
+        receipt = parse_strict(log_pb2.Receipt, payload)
+        # 3. It is this gateway's, for its log (what it acknowledges: the callers check).
+        if receipt.gateway_node_id != gateway or receipt.log_origin != node.log_origin:
+            raise _mismatch(f"receipt names gateway {receipt.gateway_node_id!r}, not {gateway!r}")
         if receipt.leaf_count < 1 or not receipt.HasField("accepted_at"):
             raise _mismatch("receipt lacks its leaf count or acceptance time")
+        return envelope, receipt
+
+    def _receipt(
+        self, envelope: Envelope, receipt: log_pb2.Receipt, statement_ids: tuple[str, ...]
+    ) -> Receipt:
         # 4. Its checkpoint verifies and covers the leaves it names.
         checkpoint = self.verify_checkpoint(receipt.checkpoint)
         if checkpoint.size < receipt.first_leaf_index + receipt.leaf_count:
@@ -663,7 +723,7 @@ class ClientCore:
             payload_type=receipt.payload_type,
             accepted_at=receipt.accepted_at.ToDatetime(tzinfo=UTC),
             checkpoint=checkpoint,
-            statement_ids=expected.statement_ids if expected is not None else (),
+            statement_ids=statement_ids,
             envelope=envelope,
         )
 
@@ -787,7 +847,9 @@ class ClientCore:
             proof=hashes,
             root=checkpoint.root_hash,
         )
-        return InclusionProof(entry=entry, checkpoint=checkpoint, hashes=hashes)
+        return InclusionProof(
+            entry=entry, checkpoint=checkpoint, hashes=hashes, note=response.checkpoint.note
+        )
 
     def verify_consistency(
         self,

@@ -7,15 +7,40 @@ lists have passed; none of them can be in a "partially verified" state.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from typing import Generic, TypeVar
 
 from creditlink.sdk._internal.pae import pae
 from creditlink.sdk.batch import BatchedEnvelope
 from creditlink.sdk.envelope import Envelope
+from creditlink.sdk.reports import RecognitionResult, ReportBundle
 from creditlink.sdk.tlog import Checkpoint, leaf_hash
-from creditlink.v1 import statement_pb2
+from creditlink.v1 import (
+    measure_pb2,
+    measure_service_pb2,
+    name_list_pb2,
+    record_pb2,
+    report_pb2,
+    statement_pb2,
+)
 
-__all__ = ["ConsistencyProof", "Entry", "InclusionProof", "Receipt", "SubmitProgress"]
+__all__ = [
+    "ConsistencyProof",
+    "Entry",
+    "Fetched",
+    "InclusionProof",
+    "IssuedReport",
+    "MeasureListDiff",
+    "Provenance",
+    "Receipt",
+    "Recognition",
+    "RecordView",
+    "SubjectCheck",
+    "SubmitProgress",
+    "Written",
+]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,6 +135,9 @@ class InclusionProof:
     entry: Entry
     checkpoint: Checkpoint
     hashes: tuple[bytes, ...] = field(repr=False)
+    #: The checkpoint's signed note exactly as received (C2SP), to archive or to put in a
+    #: report bundle.
+    note: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,3 +163,122 @@ class SubmitProgress:
     records_acknowledged: int
     batches_sent: int
     batches_acknowledged: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Provenance:
+    """One statement behind a domain object, verified: the log entry that holds it and, when
+    proofs were asked for, its inclusion in a checkpoint of that log.
+
+    Checked before it is returned: the entry as :class:`Entry` says (signature under the
+    sender's keys at integration time, strict parse, kind and sender) and it is the message the
+    gateway named; with a proof, the checkpoint verifies under the checkpoint key of
+    ``gateway_node_id`` (the log that holds the entry: this gateway's, or the hub's for an entry
+    mirrored from it) and the audit path leads from the entry's leaf to its root.
+    """
+
+    gateway_node_id: str
+    entry: Entry
+    inclusion: InclusionProof | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Written(Generic[T]):
+    """A domain write the gateway accepted: its verified :class:`Receipt` and the object as it
+    stands after the write (the gateway's view: derived fields such as a status are the
+    gateway's; the signed statement is what the receipt acknowledges). ``value`` is ``None``
+    only when the gateway did not send the object back."""
+
+    receipt: Receipt
+    value: T | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fetched(Generic[T]):
+    """A domain object read from a gateway with the verified statements it stands on.
+
+    ``provenance[0]`` is the statement that made the object what it is (for a record, the one
+    carrying the returned revision; for a report or a measure list, the signed object itself)
+    and the client has checked that it is: same id, and for records, reports and measure lists
+    the same content except the status, which the gateway derives. The other items are the
+    later statements that changed it (transitions, resolutions, status changes).
+    """
+
+    value: T
+    provenance: tuple[Provenance, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordView(Fetched[record_pb2.CreditRecord]):
+    """A record as :meth:`~creditlink.sdk.client.Client.get_record` returns it: a
+    :class:`Fetched` record plus whether it is under objection, and by which objections."""
+
+    disputed: bool
+    open_objection_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubjectCheck:
+    """The answer to "is this subject listed, and which measures apply for this purpose?".
+
+    ``checkpoint`` is the gateway's verified checkpoint the answer was read at, so the answer
+    can be tied to a log state. The entries and measures are the gateway's view (CheckSubject
+    answers at every approval window and carries no per-entry proofs; a
+    :class:`~creditlink.sdk.mirror.NameListMirror` answers from verified entries locally).
+    """
+
+    listed: bool
+    entries: tuple[name_list_pb2.NameListEntry, ...]
+    measures: tuple[measure_pb2.ApplicableMeasure, ...]
+    checked_at: datetime
+    checkpoint: Checkpoint
+
+
+@dataclass(frozen=True, kw_only=True)
+class MeasureListDiff:
+    """What changed between two versions of a measure list, by measure id."""
+
+    added: tuple[measure_pb2.Measure, ...]
+    removed: tuple[measure_pb2.Measure, ...]
+    changed: tuple[measure_service_pb2.MeasureChange, ...]
+    from_effective_date: date | None
+    to_effective_date: date | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recognition:
+    """A gateway's answer to ``VerifyReport``: whether it recognizes the report, and why not.
+
+    This is the gateway's judgement, received over mutual TLS from the gateway the client
+    chose; :func:`~creditlink.sdk.reports.verify_report_offline` makes the same judgement
+    locally. ``reasons`` holds one code per failed rule, with the gateway's message in
+    ``messages``; ``report`` and ``provenance`` are set when the gateway sent the report, and
+    the provenance is verified as for :class:`Fetched`.
+    """
+
+    recognized: bool
+    reasons: tuple[report_pb2.RecognitionReason.ValueType, ...]
+    messages: tuple[str, ...]
+    report_number: str
+    issuer_node_id: str
+    status: report_pb2.ReportStatus.ValueType
+    checked_at: datetime
+    trust_bundle_version: int
+    report: report_pb2.CreditReport | None = field(default=None, repr=False)
+    provenance: tuple[Provenance, ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class IssuedReport:
+    """A report the gateway issued, checked as any relying party would check it.
+
+    ``bundle`` is the portable report bundle (save it with ``bundle.to_json()``); ``result``
+    is :func:`~creditlink.sdk.reports.verify_report_offline` of that bundle under the client's
+    trust bundle, for the report's purpose and subject, and it recognized the report (else the
+    call raised); ``report`` is the signed report; ``receipt`` acknowledges the order.
+    """
+
+    receipt: Receipt
+    report: report_pb2.CreditReport
+    bundle: ReportBundle = field(repr=False)
+    result: RecognitionResult = field(repr=False)
