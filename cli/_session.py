@@ -1,8 +1,9 @@
 """What the commands that talk to one gateway share: a verified session, failures, exit codes.
 
-A command opens a :class:`Session` from ``--credentials`` (and ``--target``), makes its calls
-through :meth:`Session.call` — a gateway's refusal becomes :class:`Failed` with exit code 1
-and the gateway's reason — and runs under :func:`guarded`, which prints a failure on stderr as
+A command opens a :class:`Session` from ``--credentials`` (and ``--target``): an SDK client,
+whose methods sign, seal and verify. It makes its calls through :meth:`Session.call` — a
+gateway's refusal, or an answer that does not verify, becomes :class:`Failed` with exit code 1
+and the reason — and runs under :func:`guarded`, which prints a failure on stderr as
 ``creditlink <command>: error: <message> [<REASON>]`` and returns its exit code (2 for what the
 user can fix: bad credentials, bad arguments).
 """
@@ -12,14 +13,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Self, TypeVar
 
 import grpc
 
-from creditlink.sdk.client import ClientCore, default_target
+from creditlink.sdk.client import Client, default_target
 from creditlink.sdk.credentials import Credentials, InvalidCredentials
 from creditlink.sdk.errors import CreditlinkError, from_grpc_error
-from creditlink.v1 import exchange_service_pb2, exchange_service_pb2_grpc
 
 __all__ = ["Failed", "Session", "guarded"]
 
@@ -35,42 +36,43 @@ class Failed(Exception):
 
 
 class Session:
-    """A verified connection to one gateway: its channel and the client core."""
+    """A verified connection to one gateway: an SDK :class:`~creditlink.sdk.Client`."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         """Open a session from ``args.credentials``, ``args.target`` and ``args.timeout``."""
         try:
             credentials = Credentials.load(args.credentials)
             target = args.target or default_target(credentials)
+            self.client = Client(target, credentials)
         except (InvalidCredentials, ValueError) as exc:
             raise Failed(str(exc), 2) from exc
         self.timeout: float = args.timeout
-        self.core = ClientCore(credentials=credentials, target=target)
-        self.channel = grpc.secure_channel(target, credentials.channel_credentials())
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.channel.close()
+        self.client.close()
 
     def call(self, invoke: Callable[[float], T]) -> T:
-        """One unary call; a refusal becomes exit code 1 with the gateway's reason."""
+        """One call with the session's timeout; a refusal becomes exit code 1 with the
+        gateway's reason."""
         try:
             return invoke(self.timeout)
         except grpc.RpcError as exc:
             error = from_grpc_error(exc)
             raise Failed(f"{error.message} [{error.reason}]", 1) from exc
+        except CreditlinkError as exc:
+            raise Failed(f"{exc.message} [{exc.reason}]", 1) from exc
 
     def identify(self) -> str:
-        """The gateway's node id, from its checkpoint verified under the trust bundle."""
-        if not self.core.gateway_known:
-            stub = exchange_service_pb2_grpc.ExchangeServiceStub(self.channel)
-            response = self.call(
-                lambda t: stub.GetCheckpoint(exchange_service_pb2.GetCheckpointRequest(), timeout=t)
-            )
-            self.core.identify_gateway(response.checkpoint)
-        return self.core.gateway
+        """The gateway's node id (from the trust bundle, else its verified checkpoint)."""
+        return self.call(lambda _: self.client.gateway)
+
+    @staticmethod
+    def now() -> datetime:
+        """The time statements are dated at."""
+        return datetime.now(UTC)
 
 
 def guarded(name: str, args: argparse.Namespace, body: Callable[[argparse.Namespace], int]) -> int:

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -57,11 +57,8 @@ from creditlink.sdk.ids import InvalidIdentifier, validate_uscc
 from creditlink.v1 import (
     common_pb2,
     measure_pb2,
-    measure_service_pb2,
-    measure_service_pb2_grpc,
     name_list_pb2,
     name_list_service_pb2,
-    name_list_service_pb2_grpc,
 )
 
 __all__ = ["register"]
@@ -155,6 +152,15 @@ def _iso(value: common_pb2.Date) -> str:
     return f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
 
 
+def _day(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _timestamp(value: datetime) -> str:
+    """RFC 3339 in UTC with a ``Z``, as the protobuf JSON mapping writes timestamps."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 # -- namelist check ----------------------------------------------------------------------------
 
 
@@ -187,11 +193,20 @@ def _run_check(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     request = _check_request(args)
+    subject = request.person_token or request.uscc
+    as_of = request.as_of.ToDatetime(tzinfo=UTC) if request.HasField("as_of") else None
     with _Session(args) as session:
         gateway = session.identify()
-        stub = name_list_service_pb2_grpc.NameListServiceStub(session.channel)
-        answer = session.call(lambda t: stub.CheckSubject(request, timeout=t))
-        size = session.core.verify_checkpoint(answer.checkpoint).size
+        answer = session.call(
+            lambda t: session.client.check_subject(
+                subject,
+                request.purpose,
+                include_responsible_person=request.include_responsible_person,
+                as_of=as_of,
+                timeout=t,
+            )
+        )
+        size = answer.checkpoint.size  # verified by the SDK
     if args.json:
         print(
             json.dumps(
@@ -199,7 +214,7 @@ def _check(args: argparse.Namespace) -> int:
                     "subject": args.subject,
                     "purpose": args.purpose,
                     "listed": answer.listed,
-                    "checked_at": answer.checked_at.ToJsonString(),
+                    "checked_at": _timestamp(answer.checked_at),
                     "entries": [_dict(e) for e in answer.entries],
                     "measures": [_dict(m) for m in answer.measures],
                     "gateway": gateway,
@@ -213,7 +228,7 @@ def _check(args: argparse.Namespace) -> int:
     count = len(answer.entries)
     print(f"subject    : {args.subject}")
     print(f"purpose    : {args.purpose}")
-    print(f"checked at : {answer.checked_at.ToJsonString()}")
+    print(f"checked at : {_timestamp(answer.checked_at)}")
     print(f"listed     : {'YES' if answer.listed else 'no'} ({count} entries in force)")
     for entry in answer.entries:
         print(f"entry      : {_entry_line(entry)}")
@@ -261,14 +276,12 @@ def _publish(args: argparse.Namespace) -> int:
         raise _Failed(f"{args.file}: {exc}", 2) from exc
     with _Session(args) as session:
         gateway = session.identify()
-        # A broadcast statement: no recipients, every member may read it (feeds carry it).
-        prepared = session.core.build_submit([measure_list], recipients=())
-        request = measure_service_pb2.PublishMeasureListRequest(
-            request_id=prepared.request.request_id, sealed_statement=prepared.request.sealed
+        # A broadcast statement (the SDK's default for measure lists): no recipients, every
+        # member may read it and the feeds carry it.
+        written = session.call(
+            lambda t: session.client.publish_measure_list(measure_list, timeout=t)
         )
-        stub = measure_service_pb2_grpc.MeasureServiceStub(session.channel)
-        response = session.call(lambda t: stub.PublishMeasureList(request, timeout=t))
-        receipt = session.core.verify_receipt(response.receipt, prepared.expected)
+        receipt = written.receipt
     print(
         f"published {measure_list.list_id}@{measure_list.version} "
         f"({len(measure_list.measures)} measures, in force from "
@@ -283,19 +296,25 @@ def _run_diff(args: argparse.Namespace) -> int:
 
 
 def _diff(args: argparse.Namespace) -> int:
-    request = measure_service_pb2.DiffMeasureListsRequest(
-        list_id=args.list_id, from_version=args.from_version, to_version=args.to_version
-    )
     with _Session(args) as session:
-        session.identify()
-        stub = measure_service_pb2_grpc.MeasureServiceStub(session.channel)
-        answer = session.call(lambda t: stub.DiffMeasureLists(request, timeout=t))
+        answer = session.call(
+            lambda t: session.client.diff_measure_lists(
+                args.list_id, args.from_version, args.to_version, timeout=t
+            )
+        )
     if args.json:
-        print(json.dumps(_dict(answer), ensure_ascii=False, indent=2))
+        document = {
+            "added": [_dict(m) for m in answer.added],
+            "removed": [_dict(m) for m in answer.removed],
+            "changed": [_dict(c) for c in answer.changed],
+            "from_effective_date": _day(answer.from_effective_date),
+            "to_effective_date": _day(answer.to_effective_date),
+        }
+        print(json.dumps(document, ensure_ascii=False, indent=2))
         return 0
     print(
-        f"{args.list_id}: {args.from_version} ({_iso(answer.from_effective_date)}) -> "
-        f"{args.to_version} ({_iso(answer.to_effective_date)})"
+        f"{args.list_id}: {args.from_version} ({_day(answer.from_effective_date)}) -> "
+        f"{args.to_version} ({_day(answer.to_effective_date)})"
     )
     for measure in answer.added:
         print(f"+ #{measure.measure_id} {measure.title}")

@@ -53,12 +53,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import functools
 import hashlib
 import json
 import mimetypes
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -81,19 +80,16 @@ from creditlink.gateway.domain.rulesets import (
     repair_feedback_deadline,
     ruleset_for,
 )
+from creditlink.sdk.client import Written
 from creditlink.sdk.ids import InvalidIdentifier, validate_uscc
 from creditlink.v1 import (
     commitment_pb2,
     common_pb2,
     name_list_pb2,
     name_list_service_pb2,
-    name_list_service_pb2_grpc,
     objection_pb2,
     objection_service_pb2,
-    objection_service_pb2_grpc,
     record_pb2,
-    record_service_pb2,
-    record_service_pb2_grpc,
     repair_pb2,
 )
 
@@ -272,24 +268,11 @@ class _Session(Session):
 
     def today(self) -> dt.date:
         """Today in China Standard Time, on the client's clock."""
-        return self.core.now().astimezone(CHINA).date()
+        return self.now().astimezone(CHINA).date()
 
     def record(self, record_id: str) -> record_pb2.CreditRecord:
-        stub = record_service_pb2_grpc.RecordServiceStub(self.channel)
-        request = record_service_pb2.GetRecordRequest(record_id=record_id)
-        return self.call(lambda t: stub.GetRecord(request, timeout=t)).record
-
-    def submit(
-        self, messages: Sequence[Message], send: Callable[[str, Any, float], Any]
-    ) -> tuple[Any, int]:
-        """Sign ``messages`` (one envelope, or one batch), seal them to the gateway, send them
-        with ``send(request_id, sealed, timeout)``; the answer and the verified receipt's first
-        leaf."""
-        prepared = self.core.build_submit(messages, recipients=None)
-        request = prepared.request
-        response = self.call(lambda t: send(request.request_id, request.sealed, t))
-        receipt = self.core.verify_receipt(response.receipt, prepared.expected)
-        return response, receipt.first_leaf_index
+        """A record, its provenance verified by the SDK."""
+        return self.call(lambda t: self.client.get_record(record_id, timeout=t)).value
 
 
 def _dict(message: Message) -> dict[str, Any]:
@@ -353,7 +336,7 @@ def _file(args: argparse.Namespace) -> int:
     _check_files([*args.evidence, args.commitment_letter])
     with _Session(args) as session:
         session.identify()
-        holder = session.core.credentials.node_id
+        holder = session.client.credentials.node_id
         objection = objection_pb2.Objection(
             objection_id=str(uuid.uuid4()),
             type=kind,
@@ -390,8 +373,7 @@ def _file(args: argparse.Namespace) -> int:
         objection.handling_authority.CopyFrom(handling)
         objection.evidence.extend(_evidence_ref(p, holder) for p in args.evidence)
         objection.commitment_letter.CopyFrom(_evidence_ref(args.commitment_letter, holder))
-        now = session.core.now()
-        objection.filed_at.FromDatetime(now)
+        objection.filed_at.FromDatetime(session.now())
         today = session.today()
         try:
             ruleset = ruleset_for(today)
@@ -403,17 +385,12 @@ def _file(args: argparse.Namespace) -> int:
         objection.response_deadline.period = ruleset.objection.days
         objection.response_deadline.working_days = ruleset.objection.unit.name == "WORKING_DAYS"
         objection.response_deadline.ruleset_id = ruleset.id
-        stub = objection_service_pb2_grpc.ObjectionServiceStub(session.channel)
-
-        def send(request_id: str, sealed: Any, timeout: float) -> Any:
-            request = objection_service_pb2.FileObjectionRequest(
-                request_id=request_id, sealed_statement=sealed
-            )
-            return stub.FileObjection(request, timeout=timeout)
-
-        response, leaf = session.submit([objection], send)
-        gateway = session.core.gateway
-    filed: objection_pb2.Objection = response.objection
+        written = session.call(lambda t: session.client.file_objection(objection, timeout=t))
+        leaf = written.receipt.first_leaf_index
+        gateway = session.client.gateway
+    if written.value is None:
+        raise _Failed("the gateway did not return the objection it logged", 1)
+    filed: objection_pb2.Objection = written.value
     if args.json:
         print(json.dumps(_dict(filed), ensure_ascii=False, indent=2))
         return 0
@@ -451,18 +428,18 @@ def _list(args: argparse.Namespace) -> int:
             statuses = [objection_pb2.OBJECTION_STATUS_OPEN]
             request.response_due_by.CopyFrom(date_pb(session.today() - dt.timedelta(days=1)))
         request.statuses.extend(statuses)
-        stub = objection_service_pb2_grpc.ObjectionServiceStub(session.channel)
-        shown = 0
-        while True:
-            page = session.call(lambda t: stub.ListObjections(request, timeout=t))
-            for item in page.objections:
-                if args.limit is not None and shown >= args.limit:
-                    return 0
+        request.page_size = 200
+
+        def show(timeout: float) -> int:
+            shown = 0
+            for item in session.client.list_objections(
+                request, page_size=200, max_items=args.limit, timeout=timeout
+            ):
                 print(_objection_line(item, as_json=args.json))
                 shown += 1
-            if not page.next_page_token:
-                break
-            request.page_token = page.next_page_token
+            return shown
+
+        shown = session.call(show)
     if not shown and not args.json:
         print("no objections")
     return 0
@@ -504,7 +481,7 @@ def _apply(args: argparse.Namespace) -> int:
         session.identify()
         groups, subject = _targets(session, args)
         today = session.today()
-        holder = session.core.credentials.node_id
+        holder = session.client.credentials.node_id
         try:
             ruleset = ruleset_for(today)
         except NoRulesetInForce as exc:
@@ -523,14 +500,6 @@ def _apply(args: argparse.Namespace) -> int:
         if args.commitment_letter:
             commitment.signed_letter.CopyFrom(_evidence_ref(args.commitment_letter, holder))
         evidence = [_evidence_ref(p, holder) for p in args.evidence]
-        stub = objection_service_pb2_grpc.ObjectionServiceStub(session.channel)
-
-        def send(request_id: str, sealed: Any, timeout: float) -> Any:
-            request = objection_service_pb2.SubmitRepairApplicationRequest(
-                request_id=request_id, sealed_statement=sealed
-            )
-            return stub.SubmitRepairApplication(request, timeout=timeout)
-
         results: list[dict[str, Any]] = []
         for index, group in enumerate(groups):
             application = repair_pb2.RepairApplication(
@@ -549,7 +518,7 @@ def _apply(args: argparse.Namespace) -> int:
                 repair_pb2.RepairTarget(name_list_entry_id=e.entry_id) for e in group.entries
             )
             application.evidence.extend(evidence)
-            application.submitted_at.FromDatetime(session.core.now())
+            application.submitted_at.FromDatetime(session.now())
             application.deciding_authority.CopyFrom(group.authority)
             for name, limit in (
                 ("decision_deadline", repair_decision_deadline(today, calendar, ruleset)),
@@ -569,16 +538,15 @@ def _apply(args: argparse.Namespace) -> int:
                     deadline.working_days = rule.unit.name == "WORKING_DAYS"
                     deadline.ruleset_id = ruleset.id
             # The commitment travels with the first application, in one signed batch.
-            messages: list[Message] = [commitment, application] if index == 0 else [application]
-            response, leaf = session.submit(messages, send)
+            written = _submit_application(session, application, commitment if index == 0 else None)
             results.append(
                 {
-                    "application": _dict(response.application),
-                    "leaf": leaf,
+                    "application": _dict(written.value or application),
+                    "leaf": written.receipt.first_leaf_index,
                     "eligibility": [_eligibility(r, today, args.public) for r in group.records],
                 }
             )
-        gateway = session.core.gateway
+        gateway = session.client.gateway
     if args.json:
         print(json.dumps(results, ensure_ascii=False, indent=2))
         return 0
@@ -625,16 +593,10 @@ def _targets(
         subject = subject or found.subject
         records.append(found)
         groups.setdefault(found.authority.uscc, _Group(found.authority)).records.append(found)
-    names = name_list_service_pb2_grpc.NameListServiceStub(session.channel)
     wanted = list(dict.fromkeys(args.target_entry))
     cited = {r.record_id for r in records}
-
-    def get_entry(entry_id: str, timeout: float) -> name_list_pb2.NameListEntry:
-        request = name_list_service_pb2.GetNameListEntryRequest(entry_id=entry_id)
-        return names.GetNameListEntry(request, timeout=timeout).entry
-
     for entry_id in wanted:
-        entry = session.call(functools.partial(get_entry, entry_id))
+        entry = _entry(session, entry_id)
         if subject is None:
             subject = entry.subject
         _add_entry(groups, entry)
@@ -648,13 +610,33 @@ def _targets(
             ],
             page_size=1000,
         )
-        page = session.call(lambda t: names.ListNameListEntries(request_list, timeout=t))
-        for entry in page.entries:
+        listed = session.call(
+            lambda t: session.client.list_name_list_entries(
+                request_list, page_size=1000, timeout=t
+            ).all()
+        )
+        for entry in listed:
             if entry.entry_id not in wanted and any(b.record_id in cited for b in entry.basis):
                 _add_entry(groups, entry)
     if subject is None:
         raise _Failed("no target found", 2)
     return list(groups.values()), subject
+
+
+def _submit_application(
+    session: _Session,
+    application: repair_pb2.RepairApplication,
+    commitment: commitment_pb2.CreditCommitment | None,
+) -> Written[repair_pb2.RepairApplication]:
+    return session.call(
+        lambda t: session.client.submit_repair_application(
+            application, commitment=commitment, timeout=t
+        )
+    )
+
+
+def _entry(session: _Session, entry_id: str) -> name_list_pb2.NameListEntry:
+    return session.call(lambda t: session.client.get_name_list_entry(entry_id, timeout=t).value)
 
 
 def _add_entry(groups: dict[str, _Group], entry: name_list_pb2.NameListEntry) -> None:

@@ -40,31 +40,18 @@ import argparse
 import datetime as dt
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
 import grpc
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from google.protobuf import json_format
 
-from creditlink.sdk import envelope as dsse
-from creditlink.sdk._internal.pae import pae
-from creditlink.sdk.batch import BatchedEnvelope, verify_batched
-from creditlink.sdk.client import Client, Receipt
+from creditlink.sdk.client import Client, Provenance, Receipt
 from creditlink.sdk.credentials import Credentials, InvalidCredentials
-from creditlink.sdk.errors import CreditlinkError, VerificationError, from_grpc_error
-from creditlink.sdk.tlog import NoteVerifier, leaf_hash, verify_checkpoint, verify_inclusion
-from creditlink.sdk.trust import TrustBundle
+from creditlink.sdk.errors import CreditlinkError, from_grpc_error
 from creditlink.v1 import (
-    common_pb2,
-    log_pb2,
     record_pb2,
-    record_service_pb2,
-    record_service_pb2_grpc,
-    statement_pb2,
 )
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "load_records", "register"]
@@ -311,152 +298,38 @@ def _run_submit(args: argparse.Namespace) -> int:
 # --- get ------------------------------------------------------------------------------------
 
 
-def _stub(creds: Credentials, target: str) -> tuple[grpc.Channel, Any]:
-    channel = grpc.secure_channel(target, creds.channel_credentials())
-    return channel, record_service_pb2_grpc.RecordServiceStub(channel)
-
-
-def _verified_payload(trust: TrustBundle, entry: log_pb2.LogEntry) -> tuple[str, bytes]:
-    """The payload type and payload of a log entry, verified under its sender's keys then."""
-    sender = entry.sender_node_id
-    # Keys valid when the gateway logged it: a key rotated out since still verifies.
-    at = entry.integrated_at.ToDatetime(tzinfo=UTC)
-    if entry.HasField("batched"):
-        batched = BatchedEnvelope.from_proto(entry.batched)
-        item_type = batched.item.payload_type
-        kind = _kind(item_type)
-        if not trust.signing_keys(sender, kind=kind, at=at):
-            raise VerificationError(
-                f"{sender!r} may not sign {kind!r} statements", reason="KIND_NOT_PERMITTED"
-            )
-        verified = verify_batched(
-            batched,
-            keys=trust.signing_keys(sender, kind="batch-head", at=at),
-            expected_type=item_type,
-            expected_signer=sender,
-        )
-        return item_type, verified.item.payload
-    signed = dsse.Envelope.from_proto(entry.envelope)
-    payload = dsse.verify(
-        signed,
-        keys=trust.signing_keys(sender, kind=_kind(signed.payload_type), at=at),
-        expected_type=signed.payload_type,
-    )
-    return signed.payload_type, payload
-
-
-def _kind(payload_type: str) -> str:
-    prefix, suffix = "application/vnd.creditlink.", ".v1+protobuf"
-    if not (payload_type.startswith(prefix) and payload_type.endswith(suffix)):
-        raise VerificationError(
-            f"{payload_type!r} is not a CXP statement type", reason="UNKNOWN_PAYLOAD_TYPE"
-        )
-    return payload_type[len(prefix) : -len(suffix)]
-
-
-def _note_verifiers(trust: TrustBundle, node_id: str, at: datetime) -> list[NoteVerifier]:
-    out = []
-    for key in trust.checkpoint_keys(node_id, at=at):
-        public = serialization.load_der_public_key(key.public_key.public_bytes)
-        if isinstance(public, Ed25519PublicKey) and key.note_name:
-            out.append(NoteVerifier(name=key.note_name, public_key=public))
-    return out
-
-
-def _check_proof(trust: TrustBundle, provenance: statement_pb2.Provenance, leaf: bytes) -> None:
-    """The entry's inclusion proof leads to a checkpoint signed by the gateway's log key."""
-    if not provenance.HasField("inclusion_proof") or not provenance.HasField("checkpoint"):
-        raise VerificationError("the gateway sent no inclusion proof", reason="NO_PROOF")
-    gateway = trust.node(provenance.gateway_node_id)
-    failure: CreditlinkError = VerificationError(
-        f"{gateway.node_id!r} has no checkpoint key valid now", reason="NO_VALID_KEY"
-    )
-    for verifier in _note_verifiers(trust, gateway.node_id, datetime.now(UTC)):
-        try:
-            checkpoint = verify_checkpoint(
-                provenance.checkpoint.note, verifier=verifier, origin=gateway.log_origin
-            )
-            break
-        except CreditlinkError as exc:
-            failure = exc
-    else:
-        raise failure
-    proof = provenance.inclusion_proof
-    if proof.leaf_index != provenance.entry.leaf_index or proof.tree_size != checkpoint.size:
-        raise VerificationError("the proof is for another leaf or tree", reason="INVALID_PROOF")
-    verify_inclusion(
-        leaf_hash=leaf,
-        index=proof.leaf_index,
-        tree_size=checkpoint.size,
-        proof=list(proof.hashes),
-        root=checkpoint.root_hash,
-    )
-
-
-def _check_provenance(
-    trust: TrustBundle, response: record_service_pb2.GetRecordResponse, proofs: bool
-) -> list[dict[str, object]]:
-    """Verify every provenance entry; the first must carry the returned revision."""
-    out: list[dict[str, object]] = []
-    for position, provenance in enumerate(response.provenance):
-        entry = provenance.entry
-        payload_type, payload = _verified_payload(trust, entry)
-        statement = statement_pb2.Statement.FromString(payload)
-        if statement.header.message_id != provenance.message_id:
-            raise VerificationError(
-                "a provenance entry names another message", reason="PROVENANCE_MISMATCH"
-            )
-        if position == 0:
-            signed = (
-                statement.record_correction.record
-                if statement.WhichOneof("body") == "record_correction"
-                else statement.record
-            )
-            returned = record_pb2.CreditRecord()
-            returned.CopyFrom(response.record)
-            # The status is the gateway's derivation, the one field not as signed.
-            returned.status = signed.status
-            if signed != returned:
-                raise VerificationError(
-                    "the record differs from the signed revision", reason="PROVENANCE_MISMATCH"
-                )
-        if proofs:
-            _check_proof(trust, provenance, leaf_hash(pae(payload_type, payload)))
-        out.append(
-            {
-                "message_id": provenance.message_id,
-                "kind": _kind(payload_type),
-                "sender": entry.sender_node_id,
-                "gateway": provenance.gateway_node_id,
-                "leaf_index": entry.leaf_index,
-                "logged_at": entry.integrated_at.ToDatetime(tzinfo=UTC).isoformat(),
-                "signature": "verified",
-                **({"inclusion": "verified"} if proofs else {}),
-            }
-        )
-    return out
+def _provenance_json(provenance: Sequence[Provenance], proofs: bool) -> list[dict[str, object]]:
+    return [
+        {
+            "message_id": item.entry.message_id,
+            "kind": item.entry.kind,
+            "sender": item.entry.sender_node_id,
+            "gateway": item.gateway_node_id,
+            "leaf_index": item.entry.leaf_index,
+            "logged_at": item.entry.integrated_at.isoformat(),
+            "signature": "verified",
+            **({"inclusion": "verified"} if proofs else {}),
+        }
+        for item in provenance
+    ]
 
 
 @_guarded
 def _run_get(args: argparse.Namespace) -> int:
     creds, target = _credentials(args)
-    request = record_service_pb2.GetRecordRequest(
-        record_id=args.record_id, revision=args.revision, include_proof=args.proof
-    )
-    channel, stub = _stub(creds, target)
-    with channel:
-        response = stub.GetRecord(request, timeout=args.timeout)
-    provenance = _check_provenance(creds.trust_bundle, response, args.proof)
-    if not provenance:
-        raise VerificationError(
-            "the gateway returned no provenance this caller may read", reason="NO_PROVENANCE"
+    with Client(target, creds) as client:
+        # The SDK verifies each provenance statement (signature under its sender's keys when
+        # it was logged; with --proof its inclusion under a signed checkpoint) and that the
+        # first one carries the returned revision.
+        view = client.get_record(
+            args.record_id, revision=args.revision, include_proof=args.proof, timeout=args.timeout
         )
     document = {
-        "record": json_format.MessageToDict(response.record),
-        "status": record_pb2.RecordStatus.Name(response.record.status),
-        "disputed": response.disputed,
-        "open_objection_ids": list(response.open_objection_ids),
-        "provenance": provenance,
+        "record": json_format.MessageToDict(view.value),
+        "status": record_pb2.RecordStatus.Name(view.value.status),
+        "disputed": view.disputed,
+        "open_objection_ids": list(view.open_objection_ids),
+        "provenance": _provenance_json(view.provenance, args.proof),
     }
     print(json.dumps(document, ensure_ascii=False, indent=2))
     return EXIT_OK
@@ -481,44 +354,27 @@ def _enum_values(enum: Any, prefix: str, names: Sequence[str], option: str) -> l
     return values
 
 
-def _list_request(args: argparse.Namespace) -> record_service_pb2.ListRecordsRequest:
-    request = record_service_pb2.ListRecordsRequest(
-        categories=_enum_values(
-            record_pb2.RecordCategory, "RECORD_CATEGORY_", args.category, "--category"
-        ),  # type: ignore[arg-type]
-        statuses=_enum_values(record_pb2.RecordStatus, "RECORD_STATUS_", args.status, "--status"),  # type: ignore[arg-type]
-    )
-    if args.subject.startswith("pn"):
-        request.person_token = args.subject
-    else:
-        request.uscc = args.subject.strip().upper()
-    for day, field in ((args.start, "start"), (args.end, "end")):
-        if day is not None:
-            bound: common_pb2.Date = getattr(request.decision_date, field)
-            bound.year, bound.month, bound.day = day.year, day.month, day.day
-    return request
-
-
-def _pages(stub: Any, request: Any, timeout: float) -> Iterator[record_pb2.CreditRecord]:
-    while True:
-        response = stub.ListRecords(request, timeout=timeout)
-        yield from response.records
-        if not response.next_page_token:
-            return
-        request.page_token = response.next_page_token
-
-
 @_guarded
 def _run_list(args: argparse.Namespace) -> int:
-    request = _list_request(args)
+    categories = _enum_values(
+        record_pb2.RecordCategory, "RECORD_CATEGORY_", args.category, "--category"
+    )
+    statuses = _enum_values(record_pb2.RecordStatus, "RECORD_STATUS_", args.status, "--status")
+    subject = args.subject if args.subject.startswith("pn") else args.subject.strip().upper()
     creds, target = _credentials(args)
-    request.page_size = min(args.limit or _PAGE, _PAGE)
     count = 0
-    channel, stub = _stub(creds, target)
-    with channel:
-        for record in _pages(stub, request, args.timeout):
-            if args.limit is not None and count >= args.limit:
-                break
+    with Client(target, creds) as client:
+        records = client.list_records(
+            subject,
+            categories=categories,
+            statuses=statuses,
+            decided_from=args.start,
+            decided_to=args.end,
+            page_size=min(args.limit or _PAGE, _PAGE),
+            max_items=args.limit,
+            timeout=args.timeout,
+        )
+        for record in records:
             count += 1
             if args.json:
                 print(json.dumps(json_format.MessageToDict(record), ensure_ascii=False))

@@ -58,17 +58,16 @@ import argparse
 import json
 import re
 import sys
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, TextIO
 
 import grpc
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import DecodeError
 
 from creditlink.sdk import envelope as dsse
+from creditlink.sdk.client import Client, default_target
 from creditlink.sdk.credentials import Credentials, InvalidCredentials, read_trust_bundle
 from creditlink.sdk.errors import (
     CreditlinkError,
@@ -80,7 +79,7 @@ from creditlink.sdk.errors import (
 )
 from creditlink.sdk.ids import InvalidIdentifier, validate_uscc
 from creditlink.sdk.ids import report_no as report_numbers
-from creditlink.sdk.keys import PublicKey, SealingPublicKey
+from creditlink.sdk.keys import PublicKey
 from creditlink.sdk.reports import (
     MAX_BUNDLE_JSON_BYTES,
     Finding,
@@ -92,21 +91,15 @@ from creditlink.sdk.reports import (
     ReportStatus,
     Rule,
     UsePurpose,
-    make_bundle,
     verify_report_offline,
 )
-from creditlink.sdk.seal import ENVELOPE_CONTENT_TYPE, Recipient, seal
 from creditlink.sdk.trust import (
     TRUST_BUNDLE_PAYLOAD_TYPE,
     TrustBundle,
     read_trust_bundle_envelope,
 )
 from creditlink.v1 import (
-    common_pb2,
-    envelope_pb2,
     report_pb2,
-    report_service_pb2,
-    report_service_pb2_grpc,
     statement_pb2,
     trust_pb2,
 )
@@ -597,95 +590,14 @@ def _calls(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Names
     return wrapper
 
 
-@dataclass(frozen=True)
-class _Gateway:
-    """The caller's credentials and the gateway it talks to."""
-
-    creds: Credentials
-    target: str
-    node_id: str
-
-    @property
-    def trust(self) -> TrustBundle:
-        return self.creds.trust_bundle
-
-    def stub(self, channel: grpc.Channel) -> report_service_pb2_grpc.ReportServiceStub:
-        return report_service_pb2_grpc.ReportServiceStub(channel)
-
-    def channel(self) -> grpc.Channel:
-        return grpc.secure_channel(self.target, self.creds.channel_credentials())
-
-    def sealed(self, body: Message) -> tuple[str, envelope_pb2.SealedEnvelope]:
-        """``body`` as a statement to the gateway alone: signed, sealed; with its request id."""
-        statement = statement_pb2.Statement()
-        getattr(statement, _BODIES[body.DESCRIPTOR.full_name]).CopyFrom(body)
-        header = statement.header
-        header.message_id = str(uuid.uuid4())
-        header.request_id = str(uuid.uuid4())
-        header.sender_node_id = self.creds.node_id
-        header.recipient_node_ids.append(self.node_id)
-        now = datetime.now(UTC)
-        header.created_at.FromDatetime(now)
-        kind = _BODIES[body.DESCRIPTOR.full_name].replace("_", "-")
-        signed = dsse.sign(
-            statement.SerializeToString(deterministic=True),
-            dsse.payload_type_for(kind),
-            [self.creds.signing_key],
-        )
-        key = self.trust.sealing_key(self.node_id, at=now).public_key
-        assert isinstance(key, SealingPublicKey)  # SEAL records hold sealing keys
-        sealed = seal(
-            signed.to_bytes(),
-            content_type=ENVELOPE_CONTENT_TYPE,
-            sender_node_id=self.creds.node_id,
-            recipients=[Recipient(node_id=self.node_id, key=key)],
-            now=now,
-        )
-        return header.request_id, sealed.to_proto()
-
-
-_BODIES: Final = {
-    report_pb2.CreditReport.DESCRIPTOR.full_name: "report",
-    report_pb2.ReportStatusChange.DESCRIPTOR.full_name: "report_status_change",
-}
-
-
-def _gateway(args: argparse.Namespace) -> _Gateway:
+def _client(args: argparse.Namespace) -> Client:
+    """A client of the gateway at ``--target`` (by default the credentials' first endpoint)."""
     try:
         creds = Credentials.load(args.credentials)
-    except InvalidCredentials as exc:
+        target = args.target or default_target(creds)
+        return Client(target, creds, gateway=args.gateway)
+    except (InvalidCredentials, ValueError) as exc:
         raise _UsageError(str(exc)) from None
-    target = args.target or (creds.endpoints[0] if creds.endpoints else None)
-    if target is None:
-        raise _UsageError(f"{args.credentials} names no gateway endpoint: pass --target")
-    node_id = args.gateway
-    if node_id is None:
-        listed = [n.node_id for n in creds.trust_bundle.nodes() if target in n.endpoints]
-        if len(listed) != 1:
-            raise _UsageError(f"the trust bundle lists no gateway at {target}: pass --gateway")
-        node_id = listed[0]
-    try:
-        if not creds.trust_bundle.node(node_id).log_origin:
-            raise _UsageError(f"{node_id} keeps no log: it is not a gateway")
-    except KeyError:
-        raise _UsageError(f"{node_id!r} is not in the trust bundle") from None
-    return _Gateway(creds=creds, target=target, node_id=node_id)
-
-
-def _bundle_of(answer: report_service_pb2.GetReportResponse) -> ReportBundle:
-    """The report bundle of a GetReport answer with proofs: its first provenance."""
-    if not answer.provenance or not answer.provenance[0].HasField("inclusion_proof"):
-        raise VerificationError("the gateway sent no log proof for the report", reason="NO_PROOF")
-    first = answer.provenance[0]
-    proof = first.inclusion_proof
-    return make_bundle(
-        first.entry.envelope.SerializeToString(),
-        proof.leaf_index,
-        list(proof.hashes),
-        first.checkpoint.note,
-        tree_size=proof.tree_size,
-        log_node_id=first.gateway_node_id,
-    )
 
 
 def _status_of(report: report_pb2.CreditReport) -> ReportStatus | None:
@@ -694,45 +606,18 @@ def _status_of(report: report_pb2.CreditReport) -> ReportStatus | None:
 
 
 def _run_issue(args: argparse.Namespace) -> int:
-    gw = _gateway(args)
-    order = report_pb2.CreditReport(
-        issuer_node_id=gw.node_id,
-        purpose=common_pb2.UsePurpose.ValueType(args.purpose.value),
-        purpose_description=args.purpose_description,
-    )
-    if args.subject.startswith("pn"):
-        order.subject.person_token = args.subject
-    else:
-        order.subject.uscc = args.subject
-    order.issuing_authority.uscc = args.authority_uscc
-    order.issuing_authority.name = args.authority_name or gw.trust.node(gw.node_id).display_name
-    request_id, sealed = gw.sealed(order)
-    with gw.channel() as channel:
-        stub = gw.stub(channel)
-        issued = stub.IssueReport(
-            report_service_pb2.IssueReportRequest(request_id=request_id, sealed_statement=sealed),
+    with _client(args) as client:
+        # Issued, read back with its log proof and recognized offline under the credentials'
+        # trust bundle before anything is written (the SDK raises REPORT_NOT_RECOGNIZED).
+        issued = client.issue_report(
+            args.subject,
+            args.purpose,
+            authority_uscc=args.authority_uscc,
+            authority_name=args.authority_name,
+            purpose_description=args.purpose_description,
             timeout=args.timeout,
         )
-        number = issued.report.report_number
-        answer = stub.GetReport(
-            report_service_pb2.GetReportRequest(report_number=number, include_proof=True),
-            timeout=args.timeout,
-        )
-    bundle = _bundle_of(answer)
-    result = verify_report_offline(
-        bundle,
-        gw.trust,
-        purpose=args.purpose,
-        subject=args.subject if not args.subject.startswith("pn") else None,
-        status=_status_of(answer.report),
-    )
-    signed = result.report
-    if not result.recognized or signed is None or not _same_report(signed, issued.report):
-        _print_result(result, bundle, sys.stderr)
-        raise VerificationError(
-            f"the report {number} the gateway issued does not verify; nothing was written",
-            reason="REPORT_NOT_RECOGNIZED",
-        )
+    bundle, result, number = issued.bundle, issued.result, issued.report.report_number
     try:
         args.output.write_text(bundle.to_json(), encoding="utf-8")
     except OSError as exc:
@@ -776,57 +661,18 @@ def _run_issue(args: argparse.Namespace) -> int:
     return EXIT_RECOGNIZED
 
 
-def _same_report(signed: report_pb2.CreditReport, answered: report_pb2.CreditReport) -> bool:
-    """The answer is the signed report except for its status (the gateway's current one)."""
-    copy = report_pb2.CreditReport()
-    copy.CopyFrom(answered)
-    copy.status = signed.status
-    return copy == signed
-
-
-def _verified_statement(
-    trust: TrustBundle, provenance: statement_pb2.Provenance
-) -> statement_pb2.Statement:
-    """The statement of a provenance entry, its signature verified under its sender's keys
-    valid when it was logged."""
-    entry = provenance.entry
-    if not entry.HasField("envelope"):
-        raise VerificationError("a report statement is a single envelope", reason="NO_ENVELOPE")
-    signed = dsse.Envelope.from_proto(entry.envelope)
-    kind = _kind(signed.payload_type)
-    keys = trust.signing_keys(
-        entry.sender_node_id, kind=kind, at=entry.integrated_at.ToDatetime(tzinfo=UTC)
-    )
-    payload = dsse.verify(signed, keys=keys, expected_type=signed.payload_type)
-    return statement_pb2.Statement.FromString(payload)
-
-
-def _kind(payload_type: str) -> str:
-    prefix, suffix = "application/vnd.creditlink.", ".v1+protobuf"
-    if not (payload_type.startswith(prefix) and payload_type.endswith(suffix)):
-        raise VerificationError(f"{payload_type!r} is not a CXP type", reason="WRONG_KIND")
-    return payload_type[len(prefix) : -len(suffix)]
-
-
 def _run_status(args: argparse.Namespace) -> int:
-    gw = _gateway(args)
-    with gw.channel() as channel:
-        answer = gw.stub(channel).GetReport(
-            report_service_pb2.GetReportRequest(report_number=args.number),
-            timeout=args.timeout,
-        )
-    report = answer.report
-    if report.report_number != args.number or not answer.provenance:
+    with _client(args) as client:
+        fetched = client.get_report(args.number, timeout=args.timeout)
+    # The SDK verified every provenance statement and that the first is this report as
+    # signed (all but its status, which the gateway derives).
+    report = fetched.value
+    if report.report_number != args.number:
         raise VerificationError("the gateway answered for another report", reason="WRONG_REPORT")
-    issued = _verified_statement(gw.trust, answer.provenance[0])
-    if issued.WhichOneof("body") != "report" or not _same_report(issued.report, report):
-        raise VerificationError(
-            "the report differs from the signed statement", reason="PROVENANCE_MISMATCH"
-        )
     status = _status_of(report)
     change: report_pb2.ReportStatusChange | None = None
-    for provenance in answer.provenance[1:]:
-        statement = _verified_statement(gw.trust, provenance)
+    for provenance in fetched.provenance[1:]:
+        statement = provenance.entry.statement
         if statement.WhichOneof("body") == "report_status_change":
             change = statement.report_status_change
     document: dict[str, object] = {
@@ -870,20 +716,9 @@ def _run_status(args: argparse.Namespace) -> int:
 
 
 def _run_revoke(args: argparse.Namespace) -> int:
-    gw = _gateway(args)
-    change = report_pb2.ReportStatusChange(
-        report_number=args.number,
-        new_status=report_pb2.REPORT_STATUS_REVOKED,
-        reason=args.reason,
-    )
-    change.effective_at.FromDatetime(datetime.now(UTC))
-    request_id, sealed = gw.sealed(change)
-    with gw.channel() as channel:
-        answer = gw.stub(channel).RevokeReport(
-            report_service_pb2.RevokeReportRequest(request_id=request_id, sealed_statement=sealed),
-            timeout=args.timeout,
-        )
-    status = _status_of(answer.report)
+    with _client(args) as client:
+        written = client.revoke_report(args.number, args.reason, timeout=args.timeout)
+    status = _status_of(written.value) if written.value is not None else None
     shown = status.name if status is not None else "UNKNOWN"
     if args.json:
         print(json.dumps({"reportNumber": args.number, "status": shown}))
@@ -912,16 +747,10 @@ def _status_online(args: argparse.Namespace, bundle: ReportBundle) -> ReportStat
         if not endpoints:
             raise _UsageError(f"the trust bundle lists no endpoint for {bundle.log_node_id}")
         target = endpoints[0]
-    try:
-        with grpc.secure_channel(target, creds.channel_credentials()) as channel:
-            answer = report_service_pb2_grpc.ReportServiceStub(channel).GetReport(
-                report_service_pb2.GetReportRequest(report_number=number),
-                timeout=args.timeout,
-            )
-    except grpc.RpcError as exc:
-        raise from_grpc_error(exc) from None
-    status = _status_of(answer.report)
-    if answer.report.report_number != number or status is None:
+    with Client(target, creds) as client:
+        report = client.get_report(number, timeout=args.timeout).value
+    status = _status_of(report)
+    if report.report_number != number or status is None:
         raise VerificationError(
             f"{target} answered without a status for {number}", reason="WRONG_REPORT"
         )

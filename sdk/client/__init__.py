@@ -16,6 +16,14 @@ Errors are the :mod:`creditlink.sdk.errors` hierarchy, decoded from the gRPC sta
         with client.subscribe(["record"], cursor_store=SQLiteCursorStore("cursors.db")) as sub:
             for entry in sub:
                 handle(entry.statement)
+        for record in client.list_records(uscc, page_size=50):   # pages on its own
+            ...
+        check = client.check_subject(uscc, UsePurpose.BIDDING)  # listed? which measures?
+        issued = client.issue_report(uscc, UsePurpose.BIDDING, authority_uscc=platform_uscc)
+        Path("report.json").write_text(issued.bundle.to_json())
+
+Domain objects come back with their provenance verified (:class:`Fetched`), writes with their
+verified receipt (:class:`Written`), lists as pagers (:class:`Pager`, :class:`AsyncPager`).
 """
 
 from creditlink.sdk.client._async import AsyncClient, AsyncSubscription
@@ -30,13 +38,22 @@ from creditlink.sdk.client._core import (
     default_target,
 )
 from creditlink.sdk.client._cursor import CursorStore, SQLiteCursorStore
+from creditlink.sdk.client._pager import AsyncPager, Page, Pager
 from creditlink.sdk.client._sync import Client, Subscription
 from creditlink.sdk.client._types import (
     ConsistencyProof,
     Entry,
+    Fetched,
     InclusionProof,
+    IssuedReport,
+    MeasureListDiff,
+    Provenance,
     Receipt,
+    Recognition,
+    RecordView,
+    SubjectCheck,
     SubmitProgress,
+    Written,
 )
 
 __all__ = [
@@ -45,18 +62,29 @@ __all__ = [
     "METHOD_DEFAULTS",
     "STATEMENT_KINDS",
     "AsyncClient",
+    "AsyncPager",
     "AsyncSubscription",
     "Client",
     "ClientCore",
     "ConsistencyProof",
     "CursorStore",
     "Entry",
+    "Fetched",
     "InclusionProof",
+    "IssuedReport",
+    "MeasureListDiff",
     "MethodDefaults",
+    "Page",
+    "Pager",
+    "Provenance",
     "Receipt",
+    "Recognition",
+    "RecordView",
     "Retry",
     "SQLiteCursorStore",
+    "SubjectCheck",
     "SubmitProgress",
     "Subscription",
+    "Written",
     "default_target",
 ]

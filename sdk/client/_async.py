@@ -72,6 +72,7 @@ from creditlink.sdk.reports import ReportBundle
 from creditlink.sdk.tlog import Checkpoint
 from creditlink.sdk.trust import TrustBundle
 from creditlink.v1 import (
+    commitment_pb2,
     exchange_service_pb2,
     exchange_service_pb2_grpc,
     federation_service_pb2,
@@ -860,14 +861,16 @@ class AsyncClient:
         self,
         application: repair_pb2.RepairApplication,
         *,
+        commitment: commitment_pb2.CreditCommitment | None = None,
         recipients: Sequence[str] | None = None,
         timeout: OptionalTimeout = DEFAULT,
         retry: OptionalRetry = DEFAULT,
     ) -> Written[repair_pb2.RepairApplication]:
-        """Apply for credit repair (targets, evidence, credit commitment); eligibility is
-        checked per target under the ruleset in force."""
+        """Apply for credit repair (targets, evidence); eligibility is checked per target under
+        the ruleset in force. ``commitment``, the credit commitment the application names
+        (``commitment_id``), if given, is sent with it in one signed batch."""
         calls = await self._calls()
-        call = calls.submit_repair_application(application, recipients)
+        call = calls.submit_repair_application(application, commitment, recipients)
         return await self._call(call, timeout, retry)
 
     async def decide_repair_application(

@@ -48,6 +48,7 @@ from creditlink.sdk.reports import (
 )
 from creditlink.sdk.tlog import verify_inclusion
 from creditlink.v1 import (
+    commitment_pb2,
     common_pb2,
     measure_pb2,
     measure_service_pb2,
@@ -652,14 +653,19 @@ class DomainCalls:
         )
 
     def submit_repair_application(
-        self, application: repair_pb2.RepairApplication, recipients: Sequence[str] | None
+        self,
+        application: repair_pb2.RepairApplication,
+        commitment: commitment_pb2.CreditCommitment | None,
+        recipients: Sequence[str] | None,
     ) -> Call[Written[repair_pb2.RepairApplication]]:
-        """``SubmitRepairApplication``: a credit repair application with its commitment."""
+        """``SubmitRepairApplication``: a credit repair application; with the credit
+        commitment it names, both in one signed batch (accepted or refused together)."""
+        bodies: list[Message] = [application] if commitment is None else [commitment, application]
         return self._write(
             "objections",
             "SubmitRepairApplication",
             objection_service_pb2.SubmitRepairApplicationRequest,
-            [application],
+            bodies,
             "application",
             recipients,
         )
