@@ -1,8 +1,8 @@
 """A local copy of a gateway's name lists, kept in sync from its feed: :class:`NameListMirror`.
 
 A local platform that must check "is this subject listed?" thousands of times a second cannot
-ask the gateway each time. The mirror pulls the ``name-list-entry`` and
-``name-list-transition`` statements from :meth:`Client.subscribe
+ask the gateway each time. The mirror pulls the ``name-list-entry``,
+``name-list-transition`` and ``measure-list`` statements from :meth:`Client.subscribe
 <creditlink.sdk.client.Client.subscribe>`, folds them into per-subject state held compactly in
 memory, and persists them with the subscription cursor in one SQLite file, so that a restarted
 program reloads the file and resumes where it stopped::
@@ -38,10 +38,17 @@ skipped in the file. An entry is **in force** on a day (China Standard Time) whe
 LISTED, UNDER_OBJECTION or RECTIFYING, its listing has started and its ``listing_end`` (if any)
 has not passed: expiry is derived, as the gateway derives it.
 
-Known simplifications: a transition takes effect when it is mirrored, not at its
-``effective_at`` (the gateway's ``CheckSubject(as_of=...)`` honours ``effective_at``);
-:meth:`NameListMirror.measures_for` returns the entries' measure *references* without resolving
-them against the measure list in force, so ``purpose`` is validated but does not filter yet.
+Measures resolve as the gateway's ``CheckSubject`` resolves them ("no punishment outside the
+list"): each reference of an entry in force (list id and measure id) is looked up in the version
+of its list in force on the day (the latest ``effective_date`` not after it, among the
+``measure-list`` versions mirrored); a measure applies when that version still has it, it
+targets the listed subject, and it applies for the purpose (``Measure.applies_in``: empty means
+every purpose; a ``GENERAL`` check gets every measure). A measure-list version is folded only
+when it extends its list's chain (``previous_version`` names the latest version mirrored), as
+the gateway's handler requires.
+
+Known simplification: a transition takes effect when it is mirrored, not at its
+``effective_at`` (the gateway's ``CheckSubject(as_of=...)`` honours ``effective_at``).
 """
 
 from __future__ import annotations
@@ -67,12 +74,12 @@ from creditlink.v1 import common_pb2, measure_pb2, name_list_pb2
 if TYPE_CHECKING:
     from creditlink.sdk.client import Client, Entry, Subscription
 
-__all__ = ["MeasureRef", "MirroredEntry", "NameListMirror", "SyncResult"]
+__all__ = ["MeasureRef", "MirroredEntry", "NameListMirror", "SyncResult", "applies_for"]
 
 _log = logging.getLogger(__name__)
 
 #: The statement kinds the mirror follows.
-KINDS: Final = ("name-list-entry", "name-list-transition")
+KINDS: Final = ("name-list-entry", "name-list-transition", "measure-list")
 #: China Standard Time: listing dates are calendar dates there (common.proto).
 _CST: Final = timezone(timedelta(hours=8), "CST")
 
@@ -116,6 +123,14 @@ CREATE TABLE IF NOT EXISTS entries (
     measures TEXT NOT NULL,
     origin_node_id TEXT NOT NULL,
     leaf_index INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS measure_lists (
+    list_id TEXT NOT NULL,
+    version TEXT NOT NULL,
+    effective_date INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    leaf_index INTEGER NOT NULL,
+    PRIMARY KEY (list_id, version)
 );
 CREATE TABLE IF NOT EXISTS statements (
     leaf_index INTEGER PRIMARY KEY NOT NULL,
@@ -249,6 +264,39 @@ def _purpose_value(purpose: int | str) -> int:
     return value
 
 
+def applies_for(measure: measure_pb2.Measure, purpose: int) -> bool:
+    """Whether ``measure`` applies in a check for ``purpose`` (a ``UsePurpose`` value): a
+    measure with no ``applies_in`` applies for every purpose, and a ``GENERAL`` check asks for
+    every measure (``measure.proto``)."""
+    return (
+        not measure.applies_in
+        or purpose == common_pb2.USE_PURPOSE_GENERAL
+        or purpose in measure.applies_in
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Version:
+    """One mirrored version of a measure list: in force from ``effective`` (YYYYMMDD)."""
+
+    effective: int
+    version: str
+    #: measure id -> the measure, for the measures that target the listed subject.
+    measures: dict[str, measure_pb2.Measure]
+
+
+def _version_of(body: measure_pb2.MeasureList) -> _Version:
+    return _Version(
+        effective=_proto_day(body.effective_date),
+        version=body.version,
+        measures={
+            m.measure_id: m
+            for m in body.measures
+            if measure_pb2.MEASURE_TARGET_SUBJECT in m.targets
+        },
+    )
+
+
 class _Skip(Exception):
     """A statement the fold leaves out, with why."""
 
@@ -305,6 +353,8 @@ class NameListMirror:
         self._ids = bytearray()
         self._msets: list[tuple[MeasureRef, ...]] = []
         self._mset_index: dict[str, int] = {}
+        # list id -> its versions, oldest effective date first.
+        self._lists: dict[str, list[_Version]] = {}
 
     def _load(self) -> None:
         """Rebuild memory from the file (rows in order, so ``row`` is the array index)."""
@@ -337,6 +387,11 @@ class NameListMirror:
                 heads[subject] = (row << 1) | 1
             mset.append(intern(measures))
             ids += _pack_id(entry_id)
+        for (body,) in self._db.execute(
+            "SELECT body FROM measure_lists ORDER BY effective_date, leaf_index"
+        ):
+            measure_list = measure_pb2.MeasureList.FromString(body)
+            self._lists.setdefault(measure_list.list_id, []).append(_version_of(measure_list))
         cursor = self._meta("cursor") or 0
         if not isinstance(cursor, int) or cursor < 0:
             raise ValueError(f"{self._path}: the recorded cursor is not valid")
@@ -465,20 +520,36 @@ class NameListMirror:
     def measures_for(
         self, uscc: str, purpose: int | str, at: date | None = None
     ) -> tuple[MeasureRef, ...]:
-        """The measure references of the entries about ``uscc`` in force on ``at``, without
-        repeats, in log order.
-
-        ``purpose`` (a ``UsePurpose`` value or name) is checked but does not filter yet: the
-        references are not resolved against the measure list in force (use the gateway's
-        ``CheckSubject`` for the resolved measures and their ``applies_in``).
-        """
-        _purpose_value(purpose)
+        """The measures that apply to ``uscc`` for ``purpose`` (a ``UsePurpose`` value or
+        name) on ``at`` (today by default), resolved against the measure lists in force then
+        (see the module docstring); references to the version in force, without repeats, in
+        the log order of the entries that apply them."""
+        wanted = _purpose_value(purpose)
         day = self._today() if at is None else _day(at)
         seen: dict[MeasureRef, None] = {}
         for row in self._rows(uscc):
-            if self._in_force(row, day):
-                seen.update(dict.fromkeys(self._msets[self._mset[row]]))
+            if not self._in_force(row, day):
+                continue
+            for ref in self._msets[self._mset[row]]:
+                version = self._version_in_force(ref.list_id, day)
+                if version is None:
+                    continue
+                measure = version.measures.get(ref.measure_id)
+                if measure is not None and applies_for(measure, wanted):
+                    seen[MeasureRef(ref.list_id, version.version, ref.measure_id)] = None
         return tuple(seen)
+
+    def _version_in_force(self, list_id: str, day: int) -> _Version | None:
+        found = None
+        for version in self._lists.get(list_id, ()):
+            if version.effective > day:
+                break
+            found = version
+        return found
+
+    def measure_list_versions(self, list_id: str) -> tuple[str, ...]:
+        """The mirrored versions of a measure list, oldest effective date first."""
+        return tuple(v.version for v in self._lists.get(list_id, ()))
 
     # -- sync ---------------------------------------------------------------------------------
 
@@ -564,6 +635,8 @@ class NameListMirror:
         statement = entry.statement
         if entry.kind == "name-list-entry":
             entry_id = statement.name_list_entry.entry_id
+        elif entry.kind == "measure-list":
+            entry_id = f"{statement.measure_list.list_id}@{statement.measure_list.version}"
         else:
             entry_id = statement.name_list_transition.entry_id
         try:
@@ -573,6 +646,8 @@ class NameListMirror:
             elif entry.kind == "name-list-transition":
                 self._move_entry(entry)
                 counts[1] += 1
+            elif entry.kind == "measure-list":
+                self._add_measure_list(entry)
             else:
                 raise _Skip(f"not a name-list kind: {entry.kind}")
             applied, note = 1, ""
@@ -639,6 +714,30 @@ class NameListMirror:
         else:
             self._next.append((head >> 1) & _ROW_MASK)
             self._heads[subject] = (row << 1) | 1
+
+    def _add_measure_list(self, entry: Entry) -> None:
+        body = entry.statement.measure_list
+        versions = self._lists.get(body.list_id, [])
+        latest = max(versions, key=lambda v: v.effective, default=None)
+        if any(v.version == body.version for v in versions):
+            raise _Skip(f"measure list {body.list_id}@{body.version} exists already")
+        if body.previous_version != (latest.version if latest is not None else ""):
+            raise _Skip(f"{body.list_id}@{body.version} does not extend the latest version")
+        version = _version_of(body)
+        if latest is not None and version.effective <= latest.effective:
+            raise _Skip(f"{body.list_id}@{body.version} is not in force after the latest version")
+        self._db.execute(
+            "INSERT INTO measure_lists VALUES (?, ?, ?, ?, ?)",
+            (
+                body.list_id,
+                body.version,
+                version.effective,
+                body.SerializeToString(deterministic=True),
+                entry.leaf_index,
+            ),
+        )
+        # A new list object, so readers on other threads never see a half-updated one.
+        self._lists[body.list_id] = [*versions, version]
 
     def _move_entry(self, entry: Entry) -> None:
         change = entry.statement.name_list_transition

@@ -16,9 +16,11 @@ import pytest
 from sdk_client_support import RunningGateway
 
 from creditlink.gateway.bootstrap import DevNode
+from creditlink.gateway.domain.measures import load_seed_2021
+from creditlink.gateway.domain.measures import measures_for as gateway_measures_for
 from creditlink.sdk import Client, NameListMirror
 from creditlink.sdk.mirror import MeasureRef
-from creditlink.v1 import name_list_pb2
+from creditlink.v1 import common_pb2, name_list_pb2, name_list_service_pb2
 from tests.gateway.listings import (
     LISTED_USCC,
     OTHER_USCC,
@@ -43,6 +45,8 @@ def _rows(path: Path, table: str) -> int:
 
 
 def test_sync_lists_repairs_and_resumes(client: Client, tmp_path: Path) -> None:
+    seed = load_seed_2021()
+    client.publish_measure_list(seed)
     first = _list(client, LISTED_USCC)
     _list(client, OTHER_USCC, end=None, measures=("2",))
     path = tmp_path / "mirror.db"
@@ -64,9 +68,27 @@ def test_sync_lists_repairs_and_resumes(client: Client, tmp_path: Path) -> None:
             True,
         )
         assert entry.listing_end == date(2029, 3, 8)
-        assert mirror.measures_for(LISTED_USCC, "USE_PURPOSE_BIDDING") == tuple(
-            MeasureRef("national-basic", "2021.1", m) for m in ("1", "4", "11")
+        # Resolved against national-basic@2021.1, in force since 2022-01-01: of the entry's
+        # measures 1, 4 and 11, only 1 applies in government procurement, none in bidding.
+        procurement = mirror.measures_for(LISTED_USCC, "USE_PURPOSE_GOVERNMENT_PROCUREMENT")
+        assert procurement == (MeasureRef("national-basic", "2021.1", "1"),)
+        assert mirror.measures_for(LISTED_USCC, "USE_PURPOSE_BIDDING") == ()
+        # ... as the gateway's own resolution says, for every purpose.
+        (listing,) = client.list_name_list_entries(
+            name_list_service_pb2.ListNameListEntriesRequest(uscc=LISTED_USCC)
         )
+        for purpose in common_pb2.UsePurpose.values()[1:]:
+            expected = tuple(
+                MeasureRef(ref.list_id, ref.version, ref.measure_id)
+                for ref, _ in gateway_measures_for(listing, purpose, seed)
+            )
+            assert mirror.measures_for(LISTED_USCC, purpose) == expected
+        answer = client.check_subject(LISTED_USCC, common_pb2.USE_PURPOSE_GOVERNMENT_PROCUREMENT)
+        assert [m.ref.measure_id for m in answer.measures] == ["1"]
+        assert mirror.measures_for(LISTED_USCC, "USE_PURPOSE_GENERAL", at=date(2026, 3, 9)) == (
+            tuple(MeasureRef("national-basic", "2021.1", m) for m in ("1", "4", "11"))
+        )
+        assert mirror.measure_list_versions("national-basic") == ("2021.1",)
         with pytest.raises(ValueError, match="purpose is required"):
             mirror.measures_for(LISTED_USCC, 0)
         assert mirror.checkpoint is not None
@@ -105,17 +127,20 @@ def test_sync_lists_repairs_and_resumes(client: Client, tmp_path: Path) -> None:
         assert mirror.entries_for(UNLISTED_USCC)[0].entry_id == third
         assert mirror.sync().entries_added == 0
     assert _rows(path, "entries") == 3
-    assert _rows(path, "statements") == 4
+    assert _rows(path, "statements") == 5  # with the measure list
+    assert _rows(path, "measure_lists") == 1
 
     # A read-only mirror of the file answers too.
     with NameListMirror(None, path) as offline:
         assert offline.is_listed(UNLISTED_USCC)
+        assert offline.measure_list_versions("national-basic") == ("2021.1",)
         assert not offline.is_listed(LISTED_USCC)
         with pytest.raises(ValueError, match="no client"):
             offline.sync()
 
 
 def test_several_entries_of_one_subject(client: Client, tmp_path: Path) -> None:
+    client.publish_measure_list(load_seed_2021())
     entry_id = _list(client, LISTED_USCC)
     second = _list(client, LISTED_USCC, measures=("2",))
     client.submit(
