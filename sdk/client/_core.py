@@ -822,11 +822,6 @@ class ClientCore:
             )
         # 2. The entry, verified on its own; it must be the leaf asked for.
         entry = self.verify_entry(response.entry)
-        if entry.leaf_index != proof.leaf_index or proof.tree_size != checkpoint.size:
-            raise VerificationError(
-                "the proof is for another leaf or tree size than its entry and checkpoint",
-                reason="PROOF_SIZE_MISMATCH",
-            )
         which = request.WhichOneof("leaf")
         if which == "leaf_index" and entry.leaf_index != request.leaf_index:
             raise VerificationError(
@@ -839,6 +834,19 @@ class ClientCore:
                 reason="WRONG_LEAF",
             )
         # 3. The audit path leads from the entry's leaf hash to the checkpoint's root.
+        return self.prove_included(entry, checkpoint, proof, note=response.checkpoint.note)
+
+    @staticmethod
+    def prove_included(
+        entry: Entry, checkpoint: Checkpoint, proof: log_pb2.InclusionProof, *, note: str
+    ) -> InclusionProof:
+        """Check that ``proof`` is for ``entry``'s leaf in ``checkpoint``'s tree (both verified
+        already) and that its audit path leads from the leaf hash to the root."""
+        if entry.leaf_index != proof.leaf_index or proof.tree_size != checkpoint.size:
+            raise VerificationError(
+                "the proof is for another leaf or tree size than its entry and checkpoint",
+                reason="PROOF_SIZE_MISMATCH",
+            )
         hashes = tuple(proof.hashes)
         verify_inclusion(
             leaf_hash=entry.leaf_hash,
@@ -847,9 +855,7 @@ class ClientCore:
             proof=hashes,
             root=checkpoint.root_hash,
         )
-        return InclusionProof(
-            entry=entry, checkpoint=checkpoint, hashes=hashes, note=response.checkpoint.note
-        )
+        return InclusionProof(entry=entry, checkpoint=checkpoint, hashes=hashes, note=note)
 
     def verify_consistency(
         self,

@@ -46,7 +46,6 @@ from creditlink.sdk.reports import (
     make_bundle,
     verify_report_offline,
 )
-from creditlink.sdk.tlog import verify_inclusion
 from creditlink.v1 import (
     commitment_pb2,
     common_pb2,
@@ -184,22 +183,8 @@ def verify_provenance(
                     reason="UNKNOWN_LOG",
                 ) from None
             checkpoint = core.verify_checkpoint(item.checkpoint, node_id=item.gateway_node_id)
-            proof = item.inclusion_proof
-            if proof.leaf_index != entry.leaf_index or proof.tree_size != checkpoint.size:
-                raise VerificationError(
-                    "the proof is for another leaf or tree than its entry and checkpoint",
-                    reason="PROOF_SIZE_MISMATCH",
-                )
-            hashes = tuple(proof.hashes)
-            verify_inclusion(
-                leaf_hash=entry.leaf_hash,
-                index=entry.leaf_index,
-                tree_size=checkpoint.size,
-                proof=hashes,
-                root=checkpoint.root_hash,
-            )
-            inclusion = InclusionProof(
-                entry=entry, checkpoint=checkpoint, hashes=hashes, note=item.checkpoint.note
+            inclusion = core.prove_included(
+                entry, checkpoint, item.inclusion_proof, note=item.checkpoint.note
             )
         out.append(
             Provenance(gateway_node_id=item.gateway_node_id, entry=entry, inclusion=inclusion)
