@@ -33,6 +33,7 @@ _AUTHORITY_FIELDS = (
     "handling_authority",
     "deciding_authority",
     "accepting_authority",
+    "assessing_authority",
     "evaluator",
 )
 
