@@ -198,6 +198,8 @@ class RecognitionReason(enum.IntEnum):
     PURPOSE_MISMATCH = 14
     TRUST_BUNDLE_EXPIRED = 15
     NEWER_INFORMATION = 16
+    STALE_FOR_PURPOSE = 17
+    MISSING_SECTIONS = 18
 
 
 class ReportStatus(enum.IntEnum):
@@ -1560,7 +1562,7 @@ class ReportVerifier:
             if age > rule.max_age:
                 out.failed(
                     Rule.FRESHNESS,
-                    RecognitionReason.EXPIRED,
+                    RecognitionReason.STALE_FOR_PURPOSE,
                     f"information as of {_iso(report.data_as_of)} is {_days(age)} old; "
                     f"{effective.label} accepts at most {_days(rule.max_age)}",
                 )
@@ -1575,7 +1577,7 @@ class ReportVerifier:
             if missing:
                 out.failed(
                     Rule.SECTIONS,
-                    RecognitionReason.PURPOSE_MISMATCH,
+                    RecognitionReason.MISSING_SECTIONS,
                     f"{effective.label} requires sections the report does not cover: "
                     + ", ".join(_category_name(c) for c in missing),
                 )

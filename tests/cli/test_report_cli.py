@@ -275,7 +275,7 @@ def test_each_failed_rule_prints_its_reason(
         "status": "REVOKED",
         "validity": "EXPIRED",
         "purpose": "PURPOSE_MISMATCH",
-        "freshness": "EXPIRED",
+        "freshness": "STALE_FOR_PURPOSE",
         "subject": "SUBJECT_MISMATCH",
     }
     for rule, reason in expected.items():

@@ -463,7 +463,7 @@ def test_too_old_for_the_purpose(
         kit.report(purpose=common_pb2.USE_PURPOSE_GENERAL, data_as_of=issued - timedelta(days=40))
     )
     result = check(bundle, trust, now, purpose=UsePurpose.BIDDING)
-    assert failed_rules(result) == {Rule.FRESHNESS: R.EXPIRED}
+    assert failed_rules(result) == {Rule.FRESHNESS: R.STALE_FOR_PURPOSE}
     assert "bidding accepts at most 30 days" in result.finding(Rule.FRESHNESS).message
     # ... but fresh enough for general use (90 days), and the table can be overridden.
     assert check(bundle, trust, now, purpose=UsePurpose.GENERAL).recognized
@@ -481,7 +481,7 @@ def test_missing_required_section(kit: Kit, trust: TrustBundle, now: datetime) -
     del pb.summary.counts[:]
     pb.summary.counts.extend(kept)
     result = check(kit.issue(pb), trust, now, purpose=UsePurpose.BIDDING)
-    assert failed_rules(result) == {Rule.SECTIONS: R.PURPOSE_MISMATCH}
+    assert failed_rules(result) == {Rule.SECTIONS: R.MISSING_SECTIONS}
     assert "ABNORMAL_OPERATION" in result.finding(Rule.SECTIONS).message
 
 
@@ -646,8 +646,8 @@ def test_every_failing_rule_is_reported_at_once(
         Rule.STATUS: R.REVOKED,
         Rule.VALIDITY: R.EXPIRED,
         Rule.PURPOSE: R.PURPOSE_MISMATCH,
-        Rule.FRESHNESS: R.EXPIRED,
-        Rule.SECTIONS: R.PURPOSE_MISMATCH,
+        Rule.FRESHNESS: R.STALE_FOR_PURPOSE,
+        Rule.SECTIONS: R.MISSING_SECTIONS,
         Rule.SUBJECT: R.SUBJECT_MISMATCH,
     }
     assert not result.recognized

@@ -138,6 +138,12 @@ class _RecognitionReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Rec
     """Informational, does not prevent recognition: information about the subject changed after
     `data_as_of` (new or corrected records, name-list changes).
     """
+    RECOGNITION_REASON_STALE_FOR_PURPOSE: _RecognitionReason.ValueType  # 17
+    """The report's information (`data_as_of`) is older than the purpose it is presented for
+    accepts, although the report's validity window may not have ended (rule `freshness`).
+    """
+    RECOGNITION_REASON_MISSING_SECTIONS: _RecognitionReason.ValueType  # 18
+    """The report lacks a section the purpose it is presented for requires (rule `sections`)."""
 
 class RecognitionReason(_RecognitionReason, metaclass=_RecognitionReasonEnumTypeWrapper):
     """Reason codes of a recognition check. Codes other than NEWER_INFORMATION mean the report is not
@@ -182,6 +188,12 @@ RECOGNITION_REASON_NEWER_INFORMATION: RecognitionReason.ValueType  # 16
 """Informational, does not prevent recognition: information about the subject changed after
 `data_as_of` (new or corrected records, name-list changes).
 """
+RECOGNITION_REASON_STALE_FOR_PURPOSE: RecognitionReason.ValueType  # 17
+"""The report's information (`data_as_of`) is older than the purpose it is presented for
+accepts, although the report's validity window may not have ended (rule `freshness`).
+"""
+RECOGNITION_REASON_MISSING_SECTIONS: RecognitionReason.ValueType  # 18
+"""The report lacks a section the purpose it is presented for requires (rule `sections`)."""
 Global___RecognitionReason: _TypeAlias = RecognitionReason  # noqa: Y015
 
 @_typing.final
