@@ -39,6 +39,7 @@ from creditlink.sdk.client._types import (
 )
 from creditlink.sdk.envelope import Envelope, payload_type_for
 from creditlink.sdk.errors import VerificationError
+from creditlink.sdk.ids import report_no
 from creditlink.sdk.reports import (
     ReportBundle,
     ReportStatus,
@@ -767,6 +768,12 @@ class DomainCalls:
                 statement.report, response.report
             ):
                 raise _mismatch(f"report {report_number}")
+            # The number may have been asked for in its display form (CR-3300-...).
+            if response.report.report_number != report_no.compact(report_number):
+                raise VerificationError(
+                    f"asked for report {report_number}, got {response.report.report_number}",
+                    reason="WRONG_OBJECT",
+                )
             return Fetched(value=response.report, provenance=provenance)
 
         return Call("reports", "GetReport", request, finish)

@@ -42,14 +42,13 @@ class Pager(Generic[T]):
     def pages(self) -> Iterator[Page[T]]:
         """The pages, in order, each fetched when reached."""
         token = ""
+        seen = {token}
         while True:
             page = self._fetch(token)
             yield page
             if not page.next_page_token:
                 return
-            if page.next_page_token == token:
-                raise RuntimeError("the gateway returned the same page token twice")
-            token = page.next_page_token
+            token = _next_token(page, seen)
 
     def __iter__(self) -> Iterator[T]:
         left = self._max_items
@@ -83,14 +82,13 @@ class AsyncPager(Generic[T]):
     async def pages(self) -> AsyncIterator[Page[T]]:
         """The pages, in order, each fetched when reached."""
         token = ""
+        seen = {token}
         while True:
             page = await self._fetch(token)
             yield page
             if not page.next_page_token:
                 return
-            if page.next_page_token == token:
-                raise RuntimeError("the gateway returned the same page token twice")
-            token = page.next_page_token
+            token = _next_token(page, seen)
 
     async def __aiter__(self) -> AsyncIterator[T]:
         left = self._max_items
@@ -107,6 +105,16 @@ class AsyncPager(Generic[T]):
     async def all(self) -> list[T]:
         """Every item (up to ``max_items``), fetching every page."""
         return [item async for item in self]
+
+
+def _next_token(page: Page[T], seen: set[str]) -> str:
+    """``page``'s next token, which must be new: a token seen before (not only the previous
+    one) would send the pager round the same pages forever."""
+    token = page.next_page_token
+    if token in seen:
+        raise RuntimeError("the gateway returned the same page token twice")
+    seen.add(token)
+    return token
 
 
 def page_of(items: Sequence[T], token: str) -> Page[T]:

@@ -251,9 +251,11 @@ class Recognition:
 
     This is the gateway's judgement, received over mutual TLS from the gateway the client
     chose; :func:`~creditlink.sdk.reports.verify_report_offline` makes the same judgement
-    locally. ``reasons`` holds one code per failed rule, with the gateway's message in
-    ``messages``; ``report`` and ``provenance`` are set when the gateway sent the report, and
-    the provenance is verified as for :class:`Fetched`.
+    locally. ``reasons`` holds one code per finding, with the gateway's message in
+    ``messages``: a failed rule's reason, or ``NEWER_INFORMATION``, which is informational and
+    does not prevent recognition (``recognized`` decides). ``report`` and ``provenance`` are
+    set when the gateway sent the report, and the provenance is verified as for
+    :class:`Fetched`.
     """
 
     recognized: bool
