@@ -39,7 +39,9 @@ cursor persisted in the store. Nothing is stored before it is verified, in this 
 Verified entries and the new cursor (with the proven checkpoint) are written in ONE store
 transaction (:meth:`Store.advance_feed <creditlink.gateway.store.base.Store.advance_feed>`), as a
 compare-and-set on the cursor: a restart resumes exactly where the last commit stopped, without
-gaps or duplicates, and two replicas sharing a database cannot both write.
+gaps or duplicates, and two replicas sharing a database cannot both write. Each entry is stored
+with the inclusion proof that verified it (audit path, tree size and the checkpoint's signed
+note), which the gateway serves as the entry's provenance when a client asks for proofs.
 
 A refused entry is never skipped: the follower commits what verified before it, counts the
 refusal (``creditlink_feed_entries_rejected_total{reason}``), and starts over from the cursor
@@ -67,7 +69,7 @@ import logging
 import random
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Final, NoReturn, cast
 
@@ -826,6 +828,7 @@ class FeedFollower:
     ) -> tuple[list[FeedEntry], bool]:
         """The leading ``entries`` proven in ``anchor``, and whether that is all of them.
 
+        The entries returned carry the proof that verified (``_inclusion``), for the store.
         Stops early (``False``) when the upstream no longer serves proofs for the anchor's size
         (its log grew). Any other failure (a proof that does not verify, the upstream gone) is
         raised once the entries proven before the failing one are committed: they are never
@@ -837,9 +840,9 @@ class FeedFollower:
             results = await asyncio.gather(
                 *(self._inclusion(stub, e, anchor) for e in chunk), return_exceptions=True
             )
-            for entry, result in zip(chunk, results, strict=True):
-                if result is None:
-                    proven.append(entry)
+            for result in results:
+                if isinstance(result, FeedEntry):
+                    proven.append(result)
                     continue
                 if isinstance(result, grpc.aio.AioRpcError) and (
                     _rpc_reason(result) == _CHECKPOINT_NOT_FOUND
@@ -856,8 +859,12 @@ class FeedFollower:
         stub: exchange_service_pb2_grpc.ExchangeServiceAsyncStub,
         entry: FeedEntry,
         anchor: _Proven,
-    ) -> None:
-        """Check that ``entry`` is leaf ``entry.leaf_index`` of the tree ``anchor`` signs."""
+    ) -> FeedEntry:
+        """Check that ``entry`` is leaf ``entry.leaf_index`` of the tree ``anchor`` signs.
+
+        Returns ``entry`` with the proof that verified: the audit path, the anchor's size and
+        its signed note, stored with the entry and served as its provenance.
+        """
         if entry.leaf_index >= anchor.size:
             self._reject(
                 f"entry {entry.leaf_index} is beyond the latest checkpoint ({anchor.size})",
@@ -881,6 +888,7 @@ class FeedFollower:
         if served.root != anchor.root:
             self._split_view(anchor, served, reason="CHECKPOINT_ROOT_MISMATCH")
         proof = response.proof
+        hashes = tuple(proof.hashes)
         if (proof.leaf_index, proof.tree_size) != (entry.leaf_index, anchor.size):
             self._reject(
                 f"inclusion proof for leaf {proof.leaf_index} in {proof.tree_size}, asked for "
@@ -892,7 +900,7 @@ class FeedFollower:
                 leaf_hash=entry.leaf_hash,
                 index=entry.leaf_index,
                 tree_size=anchor.size,
-                proof=list(proof.hashes),
+                proof=hashes,
                 root=anchor.root,
             )
         except InvalidProof as exc:
@@ -901,6 +909,9 @@ class FeedFollower:
                 f"{exc.message}",
                 reason="ENTRY_NOT_IN_LOG",
             )
+        return replace(
+            entry, proof_hashes=hashes, proof_tree_size=anchor.size, proof_checkpoint=anchor.note
+        )
 
     async def _commit(
         self, entries: Sequence[FeedEntry], next_cursor: int, anchor: _Proven

@@ -9,7 +9,8 @@ they were stored). This module turns both into what the contract returns:
   integration time), so the domain's pure functions fold it exactly as the origin's handlers did;
 * :class:`ProvenanceBuilder`: ``Provenance`` for a leaf of this node's log (optionally with an
   inclusion proof and the latest signed checkpoint) or for a mirrored entry (the envelope exactly
-  as the upstream served it; no proof: this node does not hold the upstream's tree);
+  as the upstream served it, optionally with the inclusion proof and the upstream's signed
+  checkpoint the feed verified and stored with it: this node does not hold the upstream's tree);
 * :func:`latest_checkpoint`: the signed checkpoint of the log head, without signing anything;
 * :func:`check_request`: the request's contract constraints (``CONSTRAINT_VIOLATION``);
 * :func:`readable`: whether a peer may read one object, judged on its statement's scopes.
@@ -30,7 +31,7 @@ from creditlink.gateway.ledger import Ledger
 from creditlink.gateway.services.exchange import EntryBuilder
 from creditlink.gateway.store.base import FeedEntry, LogHead, Store
 from creditlink.sdk.errors import FieldViolation, InvalidArgument
-from creditlink.sdk.tlog import HASH_SIZE, Frontier
+from creditlink.sdk.tlog import HASH_SIZE, Frontier, root_from_inclusion_proof
 from creditlink.sdk.trust import TrustBundle
 from creditlink.v1 import envelope_pb2, log_pb2, statement_pb2
 
@@ -183,8 +184,14 @@ class ProvenanceBuilder:
         return out
 
     @staticmethod
-    def of_feed(entry: FeedEntry) -> statement_pb2.Provenance:
-        """Provenance of a mirrored entry: the origin's leaf, envelope exactly as served."""
+    def of_feed(entry: FeedEntry, *, include_proof: bool) -> statement_pb2.Provenance:
+        """Provenance of a mirrored entry: the origin's leaf, envelope exactly as served.
+
+        With ``include_proof``, the inclusion proof and the origin's signed checkpoint the feed
+        verified before storing the entry; none for an entry mirrored before the feed kept its
+        proof (the client then refuses the answer for want of one). ``gateway_node_id`` is the
+        origin, so the client verifies the checkpoint under the origin's keys.
+        """
         log_entry = log_pb2.LogEntry(
             leaf_index=entry.leaf_index,
             sender_node_id=entry.sender_node_id,
@@ -194,6 +201,29 @@ class ProvenanceBuilder:
             log_entry.batched.ParseFromString(entry.envelope)
         else:
             log_entry.envelope.ParseFromString(entry.envelope)
-        return statement_pb2.Provenance(
+        provenance = statement_pb2.Provenance(
             message_id=entry.message_id, gateway_node_id=entry.origin_node_id, entry=log_entry
         )
+        hashes, size, note = entry.proof_hashes, entry.proof_tree_size, entry.proof_checkpoint
+        if include_proof and hashes is not None and size is not None and note is not None:
+            provenance.inclusion_proof.CopyFrom(
+                log_pb2.InclusionProof(leaf_index=entry.leaf_index, tree_size=size, hashes=hashes)
+            )
+            # Only the note counts: the feed verified it before storing the entry, and clients
+            # verify it again under the origin's keys, ignoring the unsigned copies beside it.
+            # Those are derived from what is stored: the origin is the note's first line, the
+            # root the one the audit path leads to from the entry's leaf.
+            provenance.checkpoint.CopyFrom(
+                log_pb2.SignedCheckpoint(
+                    note=note,
+                    origin=note.split("\n", 1)[0],
+                    size=size,
+                    root_hash=root_from_inclusion_proof(
+                        leaf_hash=entry.leaf_hash,
+                        index=entry.leaf_index,
+                        tree_size=size,
+                        proof=hashes,
+                    ),
+                )
+            )
+        return provenance

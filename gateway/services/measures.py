@@ -13,8 +13,9 @@ A version present in both is served from the node's own log.
 * ``GetMeasureList`` by version, by the date it was in force (the latest effective date not
   after it), or the version in force today (China Standard Time). ``MEASURE_LIST_NOT_FOUND``
   when there is none. The provenance of a mirrored version names the upstream's log and leaf
-  and carries the envelope as served, without an inclusion proof (this node does not hold the
-  upstream's tree; its feed proved inclusion before storing the entry).
+  and carries the envelope as served; its inclusion proof (asked for with ``include_proof``) is
+  the one the feed verified and stored with the entry, with the upstream's signed checkpoint
+  (this node does not hold the upstream's tree).
 * ``ListMeasureLists``: every version (of one list, or of all), newest effective date first;
   the page token is opaque (an offset bound to the filter).
 * ``DiffMeasureLists``: measures added, removed and changed (with the changed field names),
@@ -280,7 +281,7 @@ class MeasureServicer(measure_service_pb2_grpc.MeasureServiceServicer):
         self, version: MeasureVersion, include_proof: bool
     ) -> statement_pb2.Provenance:
         if version.mirrored is not None:
-            return ProvenanceBuilder.of_feed(version.mirrored)
+            return ProvenanceBuilder.of_feed(version.mirrored, include_proof=include_proof)
         assert version.own is not None
         row = await self._ctx.store.get_entry(version.own.created_leaf)
         message_id = row.message_id if row is not None else ""

@@ -26,6 +26,7 @@ __all__ = [
     "due_prefix",
     "load_migrations",
     "pending_migrations",
+    "split_hashes",
     "utc_now",
 ]
 
@@ -108,6 +109,13 @@ def due_prefix(rows: Sequence[OutboxRow], now: datetime) -> list[OutboxRow]:
             break
         due.append(row)
     return due
+
+
+def split_hashes(data: bytes) -> tuple[bytes, ...]:
+    """Concatenated hashes (an audit path as stored) as a tuple of 32-byte hashes."""
+    if len(data) % HASH_SIZE:
+        raise ValueError(f"{len(data)} bytes is not a run of {HASH_SIZE}-byte hashes")
+    return tuple(bytes(data[i : i + HASH_SIZE]) for i in range(0, len(data), HASH_SIZE))
 
 
 def utc_now() -> datetime:

@@ -39,7 +39,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from creditlink.sdk.errors import CreditlinkError
-from creditlink.sdk.tlog import HASH_SIZE
+from creditlink.sdk.tlog import HASH_SIZE, MAX_PROOF_LENGTH
 
 __all__ = [
     "BatchRow",
@@ -411,6 +411,11 @@ class FeedEntry:
     verified again offline. ``leaf_hash`` is the entry's leaf in the origin's log;
     ``subject_key`` says what it is about (per kind, see ``gateway/feed``), for lookups.
     ``integrated_at`` is when the origin logged it, ``received_at`` when it was mirrored.
+
+    The inclusion proof the feed verified before storing the entry (migration 0005): the audit
+    path ``proof_hashes`` (leaf to root) of ``leaf_index`` in the origin's tree of
+    ``proof_tree_size`` leaves, and ``proof_checkpoint``, the origin's signed checkpoint note for
+    that tree. All three or none: rows mirrored before the feed kept proofs have none.
     """
 
     origin_node_id: str
@@ -424,6 +429,9 @@ class FeedEntry:
     leaf_hash: bytes
     integrated_at: datetime
     received_at: datetime
+    proof_hashes: tuple[bytes, ...] | None = None
+    proof_tree_size: int | None = None
+    proof_checkpoint: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("origin_node_id", "kind", "sender_node_id", "message_id"):
@@ -436,6 +444,30 @@ class FeedEntry:
             raise ValueError(f"leaf_hash must be {HASH_SIZE} bytes, got {len(self.leaf_hash)}")
         _require_aware("integrated_at", self.integrated_at)
         _require_aware("received_at", self.received_at)
+        self._check_proof()
+
+    def _check_proof(self) -> None:
+        parts = (self.proof_hashes, self.proof_tree_size, self.proof_checkpoint)
+        if all(p is None for p in parts):
+            return
+        if self.proof_hashes is None or self.proof_tree_size is None or not self.proof_checkpoint:
+            raise ValueError(
+                "proof_hashes, proof_tree_size and proof_checkpoint are set together or not at all"
+            )
+        if not isinstance(self.proof_hashes, tuple):
+            raise ValueError("proof_hashes must be a tuple of hashes")
+        if len(self.proof_hashes) > MAX_PROOF_LENGTH:
+            raise ValueError(
+                f"proof_hashes holds {len(self.proof_hashes)} hashes, at most "
+                f"{MAX_PROOF_LENGTH} allowed"
+            )
+        if any(len(h) != HASH_SIZE for h in self.proof_hashes):
+            raise ValueError(f"every proof hash must be {HASH_SIZE} bytes")
+        if self.proof_tree_size <= self.leaf_index:
+            raise ValueError(
+                f"proof_tree_size {self.proof_tree_size} must be greater than leaf_index "
+                f"{self.leaf_index}"
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -36,6 +36,7 @@ from creditlink.gateway.store._common import (
     due_prefix,
     load_migrations,
     pending_migrations,
+    split_hashes,
 )
 from creditlink.gateway.store._domain_sql import (
     event_params,
@@ -822,23 +823,27 @@ def _redacted(conninfo: str) -> str:
 
 _INSERT_FEED_ENTRY = (
     "INSERT INTO feed_entries (origin_node_id, leaf_index, kind, sender_node_id, message_id, "
-    "subject_key, envelope, batched, leaf_hash, integrated_at, received_at) VALUES "
-    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    "subject_key, envelope, batched, leaf_hash, integrated_at, received_at, proof_hashes, "
+    "proof_tree_size, proof_checkpoint) VALUES "
+    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 _SELECT_FEED_FROM = (
     "SELECT origin_node_id, leaf_index, kind, sender_node_id, message_id, subject_key, "
-    "envelope, batched, leaf_hash, integrated_at, received_at FROM feed_entries WHERE "
-    "origin_node_id = %s AND leaf_index >= %s ORDER BY leaf_index LIMIT %s"
+    "envelope, batched, leaf_hash, integrated_at, received_at, proof_hashes, proof_tree_size, "
+    "proof_checkpoint FROM feed_entries WHERE origin_node_id = %s AND leaf_index >= %s "
+    "ORDER BY leaf_index LIMIT %s"
 )
 _SELECT_FEED_OF_KINDS = (
     "SELECT origin_node_id, leaf_index, kind, sender_node_id, message_id, subject_key, "
-    "envelope, batched, leaf_hash, integrated_at, received_at FROM feed_entries WHERE "
-    "origin_node_id = %s AND leaf_index >= %s AND kind = ANY(%s) ORDER BY leaf_index LIMIT %s"
+    "envelope, batched, leaf_hash, integrated_at, received_at, proof_hashes, proof_tree_size, "
+    "proof_checkpoint FROM feed_entries WHERE origin_node_id = %s AND leaf_index >= %s AND "
+    "kind = ANY(%s) ORDER BY leaf_index LIMIT %s"
 )
 _SELECT_FEED_SUBJECT = (
     "SELECT origin_node_id, leaf_index, kind, sender_node_id, message_id, subject_key, "
-    "envelope, batched, leaf_hash, integrated_at, received_at FROM feed_entries WHERE "
-    "subject_key = %s ORDER BY origin_node_id, leaf_index LIMIT %s"
+    "envelope, batched, leaf_hash, integrated_at, received_at, proof_hashes, proof_tree_size, "
+    "proof_checkpoint FROM feed_entries WHERE subject_key = %s "
+    "ORDER BY origin_node_id, leaf_index LIMIT %s"
 )
 _SELECT_FEED_CURSOR = (
     "SELECT origin_node_id, next_leaf_index, checkpoint, checkpoint_size, root_hash, "
@@ -872,6 +877,9 @@ def _feed_entry(row: tuple[Any, ...]) -> FeedEntry:
         leaf_hash=row[8],
         integrated_at=row[9],
         received_at=row[10],
+        proof_hashes=None if row[11] is None else split_hashes(row[11]),
+        proof_tree_size=row[12],
+        proof_checkpoint=row[13],
     )
 
 
@@ -931,6 +939,9 @@ async def _advance_feed(
                         e.leaf_hash,
                         e.integrated_at,
                         e.received_at,
+                        None if e.proof_hashes is None else b"".join(e.proof_hashes),
+                        e.proof_tree_size,
+                        e.proof_checkpoint,
                     )
                     for e in entries
                 ],

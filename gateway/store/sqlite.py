@@ -41,6 +41,7 @@ from creditlink.gateway.store._common import (
     due_prefix,
     load_migrations,
     pending_migrations,
+    split_hashes,
     utc_now,
 )
 from creditlink.gateway.store._domain_sql import (
@@ -972,24 +973,26 @@ class SQLiteStore:
 
 _INSERT_FEED_ENTRY = (
     "INSERT INTO feed_entries (origin_node_id, leaf_index, kind, sender_node_id, message_id, "
-    "subject_key, envelope, batched, leaf_hash, integrated_at, received_at) VALUES "
-    "(?,?,?,?,?,?,?,?,?,?,?)"
+    "subject_key, envelope, batched, leaf_hash, integrated_at, received_at, proof_hashes, "
+    "proof_tree_size, proof_checkpoint) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _SELECT_FEED_FROM = (
     "SELECT origin_node_id, leaf_index, kind, sender_node_id, message_id, subject_key, "
-    "envelope, batched, leaf_hash, integrated_at, received_at FROM feed_entries WHERE "
-    "origin_node_id = ? AND leaf_index >= ? ORDER BY leaf_index LIMIT ?"
+    "envelope, batched, leaf_hash, integrated_at, received_at, proof_hashes, proof_tree_size, "
+    "proof_checkpoint FROM feed_entries WHERE origin_node_id = ? AND leaf_index >= ? "
+    "ORDER BY leaf_index LIMIT ?"
 )
 _SELECT_FEED_OF_KINDS = (
     "SELECT origin_node_id, leaf_index, kind, sender_node_id, message_id, subject_key, "
-    "envelope, batched, leaf_hash, integrated_at, received_at FROM feed_entries WHERE "
-    "origin_node_id = ? AND leaf_index >= ? AND kind IN (SELECT value FROM json_each(?)) "
-    "ORDER BY leaf_index LIMIT ?"
+    "envelope, batched, leaf_hash, integrated_at, received_at, proof_hashes, proof_tree_size, "
+    "proof_checkpoint FROM feed_entries WHERE origin_node_id = ? AND leaf_index >= ? AND "
+    "kind IN (SELECT value FROM json_each(?)) ORDER BY leaf_index LIMIT ?"
 )
 _SELECT_FEED_SUBJECT = (
     "SELECT origin_node_id, leaf_index, kind, sender_node_id, message_id, subject_key, "
-    "envelope, batched, leaf_hash, integrated_at, received_at FROM feed_entries WHERE "
-    "subject_key = ? ORDER BY origin_node_id, leaf_index LIMIT ?"
+    "envelope, batched, leaf_hash, integrated_at, received_at, proof_hashes, proof_tree_size, "
+    "proof_checkpoint FROM feed_entries WHERE subject_key = ? "
+    "ORDER BY origin_node_id, leaf_index LIMIT ?"
 )
 _SELECT_FEED_CURSOR = (
     "SELECT origin_node_id, next_leaf_index, checkpoint, checkpoint_size, root_hash, "
@@ -1038,6 +1041,9 @@ def _feed_entry(row: tuple[Any, ...]) -> FeedEntry:
         leaf_hash=row[8],
         integrated_at=_from_micros(row[9]),
         received_at=_from_micros(row[10]),
+        proof_hashes=None if row[11] is None else split_hashes(row[11]),
+        proof_tree_size=row[12],
+        proof_checkpoint=row[13],
     )
 
 
@@ -1087,6 +1093,9 @@ def _advance_feed(
                     e.leaf_hash,
                     _micros(e.integrated_at),
                     _micros(e.received_at),
+                    None if e.proof_hashes is None else b"".join(e.proof_hashes),
+                    e.proof_tree_size,
+                    e.proof_checkpoint,
                 )
                 for e in entries
             ],

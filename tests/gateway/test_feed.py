@@ -16,13 +16,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from google.rpc import error_details_pb2, status_pb2
 
 from creditlink.cli.dev import node_config
@@ -31,6 +33,7 @@ from creditlink.gateway.bootstrap import DevFederation, create_dev_federation, l
 from creditlink.gateway.config import Upstream
 from creditlink.gateway.feed import DEFAULT_FEED_KINDS, FeedOptions, subject_key_of
 from creditlink.gateway.node import ForwardingOptions, GatewayNode
+from creditlink.gateway.services._list_reads import ProvenanceBuilder
 from creditlink.gateway.store import FeedEntry, sqlite_url
 from creditlink.sdk import envelope as dsse
 from creditlink.sdk.batch import BatchedEnvelope, sign_batch, verify_batched
@@ -43,7 +46,13 @@ from creditlink.sdk.seal import (
     Recipient,
     seal,
 )
-from creditlink.sdk.tlog import Checkpoint, sign_note
+from creditlink.sdk.tlog import (
+    Checkpoint,
+    NoteVerifier,
+    sign_note,
+    verify_checkpoint,
+    verify_inclusion,
+)
 from creditlink.sdk.trust import Action, TrustBundle, TrustBundleBuilder
 from creditlink.v1 import (
     common_pb2,
@@ -381,6 +390,32 @@ async def hub_leaves(state: Setup) -> list[int]:
     return [r.leaf_index for r in rows]
 
 
+def hub_checkpoint(note: str, trust: TrustBundle) -> Checkpoint:
+    """``note`` verified under the hub's checkpoint key, for the hub's log origin."""
+    (record,) = trust.checkpoint_keys(HUB, at=datetime.now(UTC))
+    key = serialization.load_der_public_key(record.public_key.public_bytes)
+    assert isinstance(key, Ed25519PublicKey)
+    verifier = NoteVerifier(name=record.note_name, public_key=key)
+    return verify_checkpoint(note, verifier=verifier, origin=log_origin_for(HUB))
+
+
+def assert_proven(rows: Sequence[FeedEntry], trust: TrustBundle) -> None:
+    """Every row's stored proof verifies: its note under the hub's checkpoint key for the hub's
+    log origin, and its audit path from the row's leaf to the note's root."""
+    for row in rows:
+        assert row.proof_checkpoint is not None
+        assert row.proof_hashes is not None
+        checkpoint = hub_checkpoint(row.proof_checkpoint, trust)
+        assert checkpoint.size == row.proof_tree_size
+        verify_inclusion(
+            leaf_hash=row.leaf_hash,
+            index=row.leaf_index,
+            tree_size=checkpoint.size,
+            proof=row.proof_hashes,
+            root=checkpoint.root_hash,
+        )
+
+
 def metric(node: GatewayNode, name: str, **labels: str) -> float:
     return node.metrics.registry.get_sample_value(name, labels) or 0.0
 
@@ -481,6 +516,35 @@ async def test_the_region_mirrors_the_hubs_lists_and_nothing_else(setup: Setup) 
     head = await setup.hub.store.head()
     assert cursor.next_leaf_index == head.size == 5
     assert (cursor.checkpoint, cursor.checkpoint_size) == (head.checkpoint, 5)
+
+    # Each entry is stored with the inclusion proof the follower verified: the audit path to
+    # the root of a hub checkpoint it proved consistent, and that checkpoint's signed note.
+    assert_proven(rows, trust)
+    assert all(r.proof_tree_size is not None and r.proof_tree_size > r.leaf_index for r in rows)
+    assert rows[-1].proof_tree_size == head.size  # the last anchor: the hub's head
+    # Served as the entry's provenance when a client asks for proofs, and only then: the stored
+    # path and note, with the unsigned copies beside the note taken from them.
+    item = rows[2]  # a batch item
+    plain = ProvenanceBuilder.of_feed(item, include_proof=False)
+    assert not plain.HasField("inclusion_proof")
+    assert not plain.HasField("checkpoint")
+    served = ProvenanceBuilder.of_feed(item, include_proof=True)
+    assert (served.gateway_node_id, served.message_id) == (HUB, item.message_id)
+    proof = served.inclusion_proof
+    assert (proof.leaf_index, proof.tree_size) == (item.leaf_index, item.proof_tree_size)
+    assert tuple(proof.hashes) == item.proof_hashes
+    assert served.checkpoint.note == item.proof_checkpoint
+    signed = hub_checkpoint(served.checkpoint.note, trust)
+    assert (served.checkpoint.origin, served.checkpoint.size, served.checkpoint.root_hash) == (
+        signed.origin,
+        signed.size,
+        signed.root_hash,
+    )
+    # A row mirrored before the feed kept proofs has none to serve.
+    old = replace(item, proof_hashes=None, proof_tree_size=None, proof_checkpoint=None)
+    unproven = ProvenanceBuilder.of_feed(old, include_proof=True)
+    assert not unproven.HasField("inclusion_proof")
+    assert not unproven.HasField("checkpoint")
     # `creditlink status --data-dir` reads the same position from the store.
     (position,) = (await feed_status(region.config.store_url)).items()
     assert position[0] == HUB
@@ -524,6 +588,7 @@ async def test_a_restarted_region_resumes_without_gaps_or_duplicates(
     followed = [b for b in (*first, *later) if kind_of(b) in DEFAULT_FEED_KINDS]
     assert [r.message_id for r in rows] == [b.header.message_id for b in followed]
     assert [r.leaf_index for r in rows] == await hub_leaves(setup)
+    assert_proven(rows, region.trust())  # before and after the restart, on both backends
     # The restarted follower read from its cursor: only what was new counts in this process.
     received = metric(
         region, "creditlink_feed_entries_received_total", origin=HUB, kind="name-list-entry"
@@ -545,6 +610,7 @@ async def test_entries_are_proven_again_when_the_hubs_log_moves_under_the_proofs
     await until(count_of(region, 2))
     rows = await mirrored(region)
     assert [r.message_id for r in rows] == [b.header.message_id for b in bodies]
+    assert_proven(rows, region.trust())  # each with the proof of the anchor it was proven in
     assert mitm.inclusion_misses == 0
     anchors = mitm.calls.count("GetCheckpoint") + mitm.calls.count("GetConsistencyProof")
     # A new checkpoint is proven for each attempt; the three misses need three attempts at least

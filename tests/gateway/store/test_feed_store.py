@@ -1,4 +1,5 @@
-"""The feed tables (migration 0003): mirrored entries and the per-origin cursor, on both backends.
+"""The feed tables (migrations 0003 and 0005): mirrored entries with their inclusion proofs and
+the per-origin cursor, on both backends.
 
 Runs against real SQLite and PostgreSQL (``store_url`` in ``tests/gateway/conftest.py``): the
 contract ``Store.advance_feed`` promises is atomicity (entries and cursor together or not at
@@ -24,6 +25,7 @@ from creditlink.gateway.store import (
     StoreConflict,
     open_store,
 )
+from creditlink.gateway.store._common import load_migrations
 from creditlink.sdk.tlog import EMPTY_ROOT
 
 HUB = "cn-hub"
@@ -50,6 +52,18 @@ def feed_entry(
         leaf_hash=hashlib.sha256(b"leaf" + leaf.to_bytes(8, "big")).digest(),
         integrated_at=T0 + timedelta(seconds=leaf),
         received_at=T0 + timedelta(minutes=1, seconds=leaf),
+    )
+
+
+def proven(entry: FeedEntry, *, size: int, path: int = 3) -> FeedEntry:
+    """``entry`` with a stand-in inclusion proof (``path`` hashes) in a tree of ``size``."""
+    return replace(
+        entry,
+        proof_hashes=tuple(
+            hashlib.sha256(b"node" + bytes([entry.leaf_index, i])).digest() for i in range(path)
+        ),
+        proof_tree_size=size,
+        proof_checkpoint=f"creditlink.dev/{entry.origin_node_id}\n{size}\nroot\n\n— sig\n",
     )
 
 
@@ -94,6 +108,57 @@ async def test_entries_and_cursor_are_stored_together_and_read_back(store: Store
     assert await store.feed_cursor(HUB) == cursor(20, size=25)
 
 
+async def test_inclusion_proofs_are_stored_with_their_entries_and_read_back(store: Store) -> None:
+    rows = [
+        proven(feed_entry(0), size=1, path=0),  # the only leaf: an empty audit path
+        feed_entry(1),  # no proof: stored as NULL, read back as None
+        proven(feed_entry(2, kind="measure-list", subject="national-basic"), size=9),
+        proven(feed_entry(3, batched=True), size=9, path=4),
+    ]
+    await store.advance_feed(cursor(9), rows, expected_next=None)
+    back = await everything(store)
+    assert back == rows
+    assert back[0].proof_hashes == ()
+    assert (back[1].proof_hashes, back[1].proof_tree_size, back[1].proof_checkpoint) == (
+        None,
+        None,
+        None,
+    )
+    # Every read returns them: by kind and by subject too.
+    by_kind = await store.read_feed(HUB, start=0, limit=10, kinds=["measure-list"])
+    assert by_kind == [rows[2]]
+    assert await store.feed_entries_by_subject("national-basic", limit=10) == [rows[2]]
+    subject = await store.feed_entries_by_subject("91330100MA27XL0A6Q", limit=10)
+    assert subject == [rows[0], rows[1], rows[3]]
+
+
+async def test_the_schema_refuses_a_partial_proof(store: Store, store_url: str) -> None:
+    await store.advance_feed(cursor(5), [proven(feed_entry(4), size=5)], expected_next=None)
+    refused = (sqlite3.IntegrityError, psycopg.IntegrityError)
+    with pytest.raises(refused):
+        raw(store_url, "UPDATE feed_entries SET proof_checkpoint = NULL")
+    with pytest.raises(refused):
+        raw(store_url, "UPDATE feed_entries SET proof_tree_size = NULL")
+    with pytest.raises(refused):
+        raw(store_url, "UPDATE feed_entries SET proof_tree_size = leaf_index")
+    assert await everything(store) == [proven(feed_entry(4), size=5)]
+
+
+async def test_rows_mirrored_before_version_5_come_back_without_a_proof(
+    store_url: str,
+) -> None:
+    # A database at schema version 4 (no proof columns) holding a mirrored entry, written
+    # outside the store; opening the store adds the columns and the old row keeps NULL.
+    old = feed_entry(2)
+    version_4_database(store_url, old)
+    async with open_store(store_url) as store:
+        assert await everything(store) == [old]
+        assert await store.feed_entries_by_subject("91330100MA27XL0A6Q", limit=10) == [old]
+        # New entries of the same origin get their proof beside the old one.
+        await store.advance_feed(cursor(5), [proven(feed_entry(4), size=5)], expected_next=None)
+        assert await everything(store) == [old, proven(feed_entry(4), size=5)]
+
+
 async def test_timestamps_come_back_in_utc(store: Store) -> None:
     east = timezone(timedelta(hours=8))
     row = replace(feed_entry(0), received_at=T0.astimezone(east))
@@ -133,6 +198,85 @@ def raw(store_url: str, sql: str) -> None:
         conn.execute(sql)
     finally:
         conn.close()
+
+
+_V4_FEED_ENTRY_COLUMNS = (
+    "origin_node_id, leaf_index, kind, sender_node_id, message_id, subject_key, envelope, "
+    "batched, leaf_hash, integrated_at, received_at"
+)
+
+
+def version_4_database(store_url: str, row: FeedEntry) -> None:
+    """Create the database behind ``store_url`` at schema version 4, holding ``row``.
+
+    Applies the first four migration files as the stores do, outside the store, and inserts
+    ``row`` with the columns version 4 knows.
+    """
+    if store_url.startswith("postgresql://"):
+        with psycopg.connect(store_url, autocommit=True) as conn:
+            conn.execute(
+                "CREATE TABLE schema_migrations "
+                "(version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            for migration in load_migrations("postgres")[:4]:
+                conn.execute(migration.sql.encode())
+                conn.execute(
+                    "INSERT INTO schema_migrations (version) VALUES (%s)", (migration.version,)
+                )
+            conn.execute(
+                f"INSERT INTO feed_entries ({_V4_FEED_ENTRY_COLUMNS}) VALUES "
+                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)".encode(),
+                (
+                    row.origin_node_id,
+                    row.leaf_index,
+                    row.kind,
+                    row.sender_node_id,
+                    row.message_id,
+                    row.subject_key,
+                    row.envelope,
+                    row.batched,
+                    row.leaf_hash,
+                    row.integrated_at,
+                    row.received_at,
+                ),
+            )
+        return
+    conn = sqlite3.connect(store_url, isolation_level=None)
+    try:
+        conn.execute(
+            "CREATE TABLE schema_migrations "
+            "(version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT"
+        )
+        for migration in load_migrations("sqlite")[:4]:
+            conn.executescript(migration.sql)
+            conn.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)",
+                (migration.version,),
+            )
+        conn.execute(
+            f"INSERT INTO feed_entries ({_V4_FEED_ENTRY_COLUMNS}) VALUES "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.origin_node_id,
+                row.leaf_index,
+                row.kind,
+                row.sender_node_id,
+                row.message_id,
+                row.subject_key,
+                row.envelope,
+                int(row.batched),
+                row.leaf_hash,
+                micros(row.integrated_at),
+                micros(row.received_at),
+            ),
+        )
+    finally:
+        conn.close()
+
+
+def micros(at: datetime) -> int:
+    """``at`` as the SQLite schema stores it: microseconds since the epoch."""
+    return (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
 async def test_an_entry_stored_twice_is_a_conflict_and_nothing_moves(
@@ -237,6 +381,21 @@ def test_feed_rows_check_their_shape() -> None:
         replace(feed_entry(0), message_id="")
     with pytest.raises(ValueError, match="received_at"):
         replace(feed_entry(0), received_at=datetime(2026, 3, 9))  # noqa: DTZ001 - naive on purpose
+    # An inclusion proof: all three parts or none, hashes of 32 bytes, a leaf inside the tree.
+    with pytest.raises(ValueError, match="together"):
+        replace(proven(feed_entry(0), size=4), proof_checkpoint=None)
+    with pytest.raises(ValueError, match="together"):
+        replace(feed_entry(0), proof_hashes=())
+    with pytest.raises(ValueError, match="together"):
+        replace(proven(feed_entry(0), size=4), proof_checkpoint="")
+    with pytest.raises(ValueError, match="32 bytes"):
+        replace(proven(feed_entry(0), size=4), proof_hashes=(b"short",))
+    with pytest.raises(ValueError, match="at most 64"):
+        replace(proven(feed_entry(0), size=4), proof_hashes=(bytes(32),) * 65)
+    with pytest.raises(ValueError, match="greater than leaf_index"):
+        proven(feed_entry(4), size=4)
+    with pytest.raises(ValueError, match="tuple"):
+        replace(proven(feed_entry(0), size=4), proof_hashes=[bytes(32)])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="root_hash"):
         replace(cursor(0), root_hash=b"")
     with pytest.raises(ValueError, match="next_leaf_index"):

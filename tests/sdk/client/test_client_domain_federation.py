@@ -8,7 +8,8 @@ credit reports on it; Guangdong checks those reports, offline with nothing but i
 bundle and online through its own gateway, which asks Zhejiang for the proof and the status.
 Revocation and supersession at the issuer then change what Guangdong answers. The hub's
 operator publishes the national measure list and lists a company, and is asked which measures
-apply. Nothing is mocked; only the forwarding backoffs are short.
+apply; Zhejiang mirrors both and serves them with the inclusion proofs its feed verified.
+Nothing is mocked; only the forwarding backoffs are short.
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ import pytest_asyncio
 from creditlink.cli.dev import start_federation
 from creditlink.gateway.bootstrap import create_dev_federation
 from creditlink.gateway.domain.measures import load_seed_2021
+from creditlink.gateway.services._list_reads import ProvenanceBuilder
 from creditlink.sdk import AsyncClient
+from creditlink.sdk.client._core import ClientCore
+from creditlink.sdk.client._domain import verify_provenance
 from creditlink.sdk.client._pager import AsyncPager
 from creditlink.sdk.credentials import read_trust_bundle
-from creditlink.sdk.errors import NotFound, VerificationError
+from creditlink.sdk.errors import NotFound
 from creditlink.sdk.ids import report_no
 from creditlink.sdk.reports import ReportBundle, UsePurpose, verify_report_offline
 from creditlink.v1 import common_pb2, name_list_pb2, name_list_service_pb2, record_pb2, report_pb2
@@ -132,7 +136,9 @@ async def test_records_get_and_list(
     assert caught.value.reason == "RECORD_NOT_FOUND"
 
 
-async def test_check_subject_at_the_hub_and_in_a_region(hub: AsyncClient, zj: AsyncClient) -> None:
+async def test_check_subject_at_the_hub_and_in_a_region(
+    fed: Federation, hub: AsyncClient, zj: AsyncClient
+) -> None:
     seed = load_seed_2021()
     published = await hub.publish_measure_list(seed)
     assert published.value == seed
@@ -170,15 +176,42 @@ async def test_check_subject_at_the_hub_and_in_a_region(hub: AsyncClient, zj: As
     assert [e.entry_id for e in regional.entries] == [entry.entry_id]
     assert regional.measures == check.measures
     assert regional.checkpoint.origin == zj.trust_bundle.node(ZJ).log_origin
-    # The mirrored version's provenance is the hub's statement, verified under the hub's keys;
-    # Zhejiang does not hold the hub's tree, so a proof cannot be had there and is refused.
+    # The mirrored version's provenance is the hub's statement, verified under the hub's keys.
     national = await zj.get_measure_list("national-basic")
     assert national.value == seed
     assert national.provenance[0].gateway_node_id == HUB
     assert national.provenance[0].entry.message_id == published.receipt.message_id
-    with pytest.raises(VerificationError) as caught:
-        await zj.get_measure_list("national-basic", include_proof=True)
-    assert caught.value.reason == "NO_PROOF"
+    assert national.provenance[0].inclusion is None
+    # Zhejiang does not hold the hub's tree; with proofs it serves the inclusion proof its feed
+    # verified and stored, in a checkpoint the hub signed, which the SDK verifies under the
+    # hub's checkpoint key.
+    proven = await zj.get_measure_list("national-basic", include_proof=True)
+    assert proven.value == seed
+    (origin,) = proven.provenance
+    assert origin.gateway_node_id == HUB
+    assert origin.inclusion is not None
+    assert origin.inclusion.checkpoint.origin == zj.trust_bundle.node(HUB).log_origin
+    assert origin.inclusion.entry.leaf_index == published.receipt.first_leaf_index
+    assert origin.inclusion.checkpoint.size > published.receipt.first_leaf_index
+
+    # The hub's name-list entry, mirrored: Zhejiang cannot find it by id (GetNameListEntry serves
+    # the node's own entries; the feed indexes mirrored entries by subject, docs/name-lists.md)...
+    with pytest.raises(NotFound) as missing:
+        await zj.get_name_list_entry(entry.entry_id, include_proof=True)
+    assert missing.value.reason == "NAME_LIST_ENTRY_NOT_FOUND"
+    # ... but its stored row carries the proof the feed verified, and the provenance the region
+    # builds from it verifies in the SDK as the hub's statement, in a checkpoint the hub signed.
+    rows = await fed.nodes[ZJ].store.feed_entries_by_subject(OTHER_USCC, limit=10)
+    (row,) = [r for r in rows if r.message_id == created.receipt.message_id]
+    core = ClientCore(credentials=fed.operator(ZJ), target=fed.endpoint(ZJ), gateway=ZJ)
+    (listed,) = verify_provenance(
+        core, [ProvenanceBuilder.of_feed(row, include_proof=True)], proofs=True
+    )
+    assert listed.gateway_node_id == HUB
+    assert listed.entry.statement.name_list_entry == entry
+    assert listed.inclusion is not None
+    assert listed.inclusion.checkpoint.origin == zj.trust_bundle.node(HUB).log_origin
+    assert listed.inclusion.entry.leaf_index == created.receipt.first_leaf_index
 
 
 async def test_a_report_issued_in_zhejiang_is_recognized_in_guangdong_until_revoked(
