@@ -132,6 +132,7 @@ def _rejection(exc: CreditlinkError) -> exchange_service_pb2.BatchRejection:
         reason=exc.reason,
         message=_text(exc.message),
         retryable=isinstance(exc, Pushback | Unavailable | StoreUnavailable),
+        code=exc.status_code.value[0],
     )
     if isinstance(exc, Pushback) and exc.retry_after is not None:
         delay = duration_pb2.Duration()

@@ -1018,6 +1018,7 @@ class _Batch:
 
 
 # Rejection reasons that are not INVALID_ARGUMENT, by the class the unary call would raise.
+_STATUS_BY_NUMBER: Final = {status.value[0]: status for status in grpc.StatusCode}
 _REJECTION_CLASSES: Final[Mapping[str, type[CreditlinkError]]] = {
     "UNKNOWN_SENDER": PermissionDenied,
     "SENDER_MISMATCH": PermissionDenied,
@@ -1029,17 +1030,22 @@ _REJECTION_CLASSES: Final[Mapping[str, type[CreditlinkError]]] = {
 }
 
 
-def _rejection_class(reason: str) -> type[CreditlinkError]:
-    """The class for a batch rejected on the stream, which carries a reason but no code."""
+def _rejection_class(reason: str, code: int = 0) -> type[CreditlinkError]:
+    """The class for a batch rejected on the stream: from its status code and reason, as a
+    unary call's error; from the reason alone for a gateway that sends no code."""
+    if code:
+        status = _STATUS_BY_NUMBER.get(code)
+        if status is not None:
+            return error_class_for(status, reason)
     if reason in _REJECTION_CLASSES:
         return _REJECTION_CLASSES[reason]
-    for code in (
+    for candidate in (
         grpc.StatusCode.INVALID_ARGUMENT,
         grpc.StatusCode.ALREADY_EXISTS,
         grpc.StatusCode.RESOURCE_EXHAUSTED,
     ):
-        finer = error_class_for(code, reason)
-        if finer is not error_class_for(code, None):
+        finer = error_class_for(candidate, reason)
+        if finer is not error_class_for(candidate, None):
             return finer
     return InvalidArgument
 
@@ -1326,7 +1332,7 @@ def _rejection_error(
         )
     last = batch.first_record + batch.count - 1
     message = f"batch of records {batch.first_record}..{last} was refused: {rejection.message}"
-    cls = _rejection_class(rejection.reason)
+    cls = _rejection_class(rejection.reason, rejection.code)
     if issubclass(cls, InvalidArgument):
         return cls(message, reason=rejection.reason, field_violations=tuple(violations))
     return cls(message, reason=rejection.reason)

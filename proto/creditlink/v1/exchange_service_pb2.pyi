@@ -173,6 +173,7 @@ class BatchRejection(_message.Message):
     ITEMS_FIELD_NUMBER: _builtins.int
     RETRYABLE_FIELD_NUMBER: _builtins.int
     RETRY_AFTER_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
     reason: _builtins.str
     """Reason code, UPPER_SNAKE as in `google.rpc.ErrorInfo.reason`, e.g. `INVALID_SIGNATURE`
     (batch head), `INVALID_BATCH_ROOT`, `INVALID_ITEMS` (see `items`), `PUSHBACK` (overload).
@@ -181,6 +182,11 @@ class BatchRejection(_message.Message):
     """Human-readable explanation."""
     retryable: _builtins.bool
     """True when resending the same batch later may succeed (e.g. PUSHBACK)."""
+    code: _builtins.int
+    """The gRPC status code (`google.rpc.Code` number) the unary `Submit` of the same batch would
+    have failed with, e.g. 6 `ALREADY_EXISTS` for `RECORD_ALREADY_EXISTS`; 0 from gateways
+    that predate the field (clients then fall back on the reason alone).
+    """
     @_builtins.property
     def items(self) -> _containers.RepeatedCompositeFieldContainer[_statement_pb2.ItemRejection]:
         """The items at fault, when the reason concerns items."""
@@ -197,10 +203,11 @@ class BatchRejection(_message.Message):
         items: _abc.Iterable[_statement_pb2.ItemRejection] | None = ...,
         retryable: _builtins.bool = ...,
         retry_after: _duration_pb2.Duration | None = ...,
+        code: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["retry_after", b"retry_after"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items", "message", b"message", "reason", b"reason", "retry_after", b"retry_after", "retryable", b"retryable"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "items", b"items", "message", b"message", "reason", b"reason", "retry_after", b"retry_after", "retryable", b"retryable"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -200,6 +200,22 @@ def test_a_refused_batch_ends_submit_records_after_the_accepted_receipts(
     assert gateway.log_size() == sum(r.leaf_count for r in receipts)
 
 
+def test_a_batch_refused_by_its_domain_effect_raises_the_class_a_unary_call_would(
+    client: Client, gateway: RunningGateway
+) -> None:
+    from creditlink.sdk.errors import AlreadyExists
+
+    published = penalty_record()
+    client.submit(published)
+    again = [penalty_record() for _ in range(5)]
+    again[3] = published  # revision 1 of an id that exists: ALREADY_EXISTS, as for Submit
+    with pytest.raises(AlreadyExists) as info:
+        list(client.submit_records(again, batch_size=10))
+    assert info.value.reason == "RECORD_ALREADY_EXISTS"
+    assert published.record_id in info.value.message
+    assert gateway.log_size() == 1
+
+
 def test_the_gateway_is_found_from_its_checkpoint_when_the_bundle_lists_another_address(
     dev: DevNode, gateway: RunningGateway
 ) -> None:
