@@ -21,7 +21,7 @@ _BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 def test_the_sdk_guide_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     blocks = _BLOCK.findall(GUIDE.read_text(encoding="utf-8"))
-    assert len(blocks) >= 8
+    assert len(blocks) >= 9
     monkeypatch.chdir(tmp_path)
     dev = ensure_dev_node(Path(".creditlink"), listen=f"127.0.0.1:{free_port()}")
     gateway = RunningGateway(credentials=dev.node, data_dir=tmp_path / "data", listen=dev.listen)
@@ -31,6 +31,6 @@ def test_the_sdk_guide_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         for number, block in enumerate(blocks, 1):
             code = compile(block, f"{GUIDE.name} block {number}", "exec")
             exec(code, namespace)
-        assert gateway.log_size() == 1 + 3 + 1 + 2_000 + 5 + 1 + 100
+        assert gateway.log_size() == 1 + 3 + 1 + 2_000 + 5 + 1 + 100 + 2
     finally:
         gateway.close()
