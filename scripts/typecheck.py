@@ -3,8 +3,9 @@
 The repository keeps one folder per layer and setuptools maps them into the single import
 namespace ``creditlink`` (pyproject ``package-dir``). mypy cannot follow setuptools' editable
 import hook, so this script lays the same mapping out as a tree of symlinks under
-``.cache/typecheck`` and checks ``-p creditlink`` there. Generated protobuf modules are checked
-through their ``.pyi`` stubs only (see ``[tool.mypy]``).
+``.cache/typecheck`` and checks ``-p creditlink`` there, then the documentation's example
+programs (``docs/examples/*.py``, which users copy) against that tree. Generated protobuf
+modules are checked through their ``.pyi`` stubs only (see ``[tool.mypy]``).
 
     python scripts/typecheck.py
 """
@@ -51,7 +52,13 @@ def main() -> int:
         *sys.argv[1:],
     ]
     env = {**os.environ, "MYPYPATH": str(TREE)}
-    return subprocess.run(cmd, cwd=ROOT, env=env, check=False).returncode
+    status = subprocess.run(cmd, cwd=ROOT, env=env, check=False).returncode
+    examples = sorted(str(p) for p in (ROOT / "docs" / "examples").glob("*.py"))
+    if examples:
+        # Scripts, not a package: checked as top-level modules, one per file.
+        check = [*cmd[:5], *examples, *sys.argv[1:]]
+        status = subprocess.run(check, cwd=ROOT, env=env, check=False).returncode or status
+    return status
 
 
 if __name__ == "__main__":
