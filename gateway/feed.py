@@ -41,7 +41,9 @@ transaction (:meth:`Store.advance_feed <creditlink.gateway.store.base.Store.adva
 compare-and-set on the cursor: a restart resumes exactly where the last commit stopped, without
 gaps or duplicates, and two replicas sharing a database cannot both write. Each entry is stored
 with the inclusion proof that verified it (audit path, tree size and the checkpoint's signed
-note), which the gateway serves as the entry's provenance when a client asks for proofs.
+note), which the gateway serves as the entry's provenance when a client asks for proofs, and
+with what it is about: its subject (:func:`subject_key_of`) and the domain object it creates or
+changes (:func:`object_id_of`), for lookups by subject and by id.
 
 A refused entry is never skipped: the follower commits what verified before it, counts the
 refusal (``creditlink_feed_entries_rejected_total{reason}``), and starts over from the cursor
@@ -81,6 +83,7 @@ from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 
 from creditlink.gateway.auth import STATEMENT_KINDS
+from creditlink.gateway.domain.measures import list_object_id
 from creditlink.gateway.metrics import GatewayMetrics
 from creditlink.gateway.outbox import PERMANENT_CODES, Endpoint
 from creditlink.gateway.store.base import FeedCursor, FeedEntry, Store, StoreError
@@ -119,6 +122,7 @@ __all__ = [
     "FeedOptions",
     "FeedRejected",
     "SplitView",
+    "object_id_of",
     "subject_key_of",
 ]
 
@@ -223,6 +227,27 @@ def subject_key_of(statement: statement_pb2.Statement) -> str | None:
     if "subject" in body.DESCRIPTOR.fields_by_name and body.HasField("subject"):
         subject = body.subject
         return cast(str, subject.uscc or subject.person_token) or None
+    return None
+
+
+def object_id_of(statement: statement_pb2.Statement) -> str | None:
+    """The domain object a mirrored statement is about, for lookups by id
+    (``FeedEntry.object_id``).
+
+    ``name-list-entry`` and ``name-list-transition``: the ``entry_id`` (so every statement about
+    one entry is found together); ``measure-list``: ``<list_id>@<version>``, the version's
+    domain object id (:func:`~creditlink.gateway.domain.measures.list_object_id`); any other
+    kind: ``None``.
+    """
+    case = statement.WhichOneof("body")
+    if case == "name_list_entry":
+        return statement.name_list_entry.entry_id or None
+    if case == "name_list_transition":
+        return statement.name_list_transition.entry_id or None
+    if case == "measure_list":
+        body = statement.measure_list
+        if body.list_id and body.version:
+            return list_object_id(body.list_id, body.version)
     return None
 
 
@@ -660,6 +685,7 @@ class FeedFollower:
             sender_node_id=sender,
             message_id=statement.header.message_id,
             subject_key=subject_key_of(statement),
+            object_id=object_id_of(statement),
             envelope=stored,
             batched=batched,
             leaf_hash=leaf_hash(pae(payload_type, payload)),

@@ -10,7 +10,11 @@ feed mirrored from the upstream (``gateway/feed``), folded with the same lifecyc
   lifecycle: ``INVALID_TRANSITION``, ``FROM_STATE_MISMATCH``, ``PERMISSION_DENIED_DETERMINER``,
   ``NAME_LIST_ENTRY_NOT_FOUND``...) and answer with the receipt and the entry as it now is.
 * ``GetNameListEntry``: an entry of this node's log, in its current state, with the provenance
-  of its creating statement and of every statement that moved it, in log order.
+  of its creating statement and of every statement that moved it, in log order. An entry this
+  node did not log but mirrored (a hub's entry on a regional gateway) is found by id among the
+  mirrored statements (``FeedEntry.object_id``), folded as CheckSubject folds it, and served
+  with the provenance of each mirrored statement (naming the origin; with proofs, the inclusion
+  proof and the origin's checkpoint the feed verified).
 * ``ListNameListEntries``: this node's entries, filtered (list types, subject, states, region
   and the divisions under it, determining authority, listing start), latest change first (the
   store's order; the contract's "newest listing first" is not what the index serves), pages
@@ -31,10 +35,11 @@ is reported ``EXPIRED`` though no statement says so. Reads need a READ grant for
 ``name-list-entry`` (``PERMISSION_DENIED_READ``); with scoped grants each entry is judged on its
 own scopes, and the entries a caller may not read are left out of lists and checks.
 
-What a regional gateway cannot answer from its mirror (docs/name-lists.md): ``Get`` and ``List``
-serve the node's own entries only (the feed indexes mirrored entries by subject, not by entry
-id), and a person token finds mirrored entries about that person, not mirrored entries that
-merely name the person as a responsible person.
+What a regional gateway cannot answer from its mirror (docs/name-lists.md): ``List`` serves
+the node's own entries only; ``Get`` does not find an entry whose ``name-list-entry`` statement
+was mirrored before the feed kept object ids (store version 5); and a person token finds
+mirrored entries about that person, not mirrored entries that merely name the person as a
+responsible person.
 """
 
 from __future__ import annotations
@@ -65,6 +70,7 @@ from creditlink.gateway.domain.handlers.name_lists import (
     state_at,
 )
 from creditlink.gateway.domain.measures import measures_for, target_for_role
+from creditlink.gateway.domain.projection import Logged
 from creditlink.gateway.services._common import check_request_id, require_field
 from creditlink.gateway.services._list_reads import (
     ProvenanceBuilder,
@@ -75,9 +81,10 @@ from creditlink.gateway.services._list_reads import (
 )
 from creditlink.gateway.services.measures import MeasureCatalog, MeasureVersion
 from creditlink.gateway.services.pipeline import ServiceContext
-from creditlink.gateway.store.base import DomainObject, DomainQuery
+from creditlink.gateway.store.base import DomainObject, DomainQuery, FeedEntry
 from creditlink.sdk.errors import FieldViolation, InvalidArgument, NotFound
 from creditlink.sdk.ids import InvalidIdentifier, validate_uscc
+from creditlink.sdk.trust import TrustBundle
 from creditlink.v1 import (
     common_pb2,
     envelope_pb2,
@@ -110,6 +117,35 @@ class _Found:
     sender_node_id: str
     #: Who the checked subject is for the entry's measures (``MeasureTarget`` values).
     targets: set[int] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class _Mirrored:
+    """A mirrored entry folded: its state and the rows it stands on (creation first)."""
+
+    entry: name_list_pb2.NameListEntry
+    rows: tuple[FeedEntry, ...]
+
+
+def _fold_mirrored(
+    row: FeedEntry, created: Logged, statements: Sequence[FeedEntry], trust: TrustBundle
+) -> _Mirrored:
+    """The entry that ``row`` (a mirrored ``name-list-entry``; ``created``, as its origin logged
+    it) creates, moved by the mirrored transitions among ``statements`` (as the store returns
+    them: by origin, then leaf) that follow it in its origin's log, folded with :func:`replay`,
+    which skips any the origin could not have accepted.
+
+    The one fold of mirrored entries, CheckSubject's and GetNameListEntry's.
+    """
+    moves = tuple(
+        t
+        for t in statements
+        if t.kind == TRANSITION_KIND
+        and t.origin_node_id == row.origin_node_id
+        and t.leaf_index > row.leaf_index
+    )
+    folded = replay(created, [feed_logged(t, trust) for t in moves])
+    return _Mirrored(body_of(folded), (row, *moves))
 
 
 def _creation(entry: name_list_pb2.NameListEntry) -> statement_pb2.Statement:
@@ -244,17 +280,15 @@ class NameListServicer(name_list_service_pb2_grpc.NameListServiceServicer):
     async def GetNameListEntry(  # noqa: N802 - the contract's method name
         self, request: name_list_service_pb2.GetNameListEntryRequest, context: _Context
     ) -> name_list_service_pb2.GetNameListEntryResponse:
-        """An entry in its current state, with the provenance of each statement that made it."""
+        """An entry in its current state, with the provenance of each statement that made it:
+        one of this node's log, or else one its feed mirrored."""
         trust, peer = self._ctx.peer(context)
         reads = Permissions(trust, peer)
         reads.require_some_read(ENTRY_KIND)
         check_request(request)
         obj = await self._ctx.store.get_object(ENTRY_KIND, request.entry_id)
         if obj is None:
-            raise NotFound(
-                f"no name-list entry {request.entry_id!r} in this log",
-                reason="NAME_LIST_ENTRY_NOT_FOUND",
-            )
+            return await self._mirrored_entry(request, reads)
         entry = body_of(obj)
         reads.require_read(
             ENTRY_KIND,
@@ -276,6 +310,42 @@ class NameListServicer(name_list_service_pb2_grpc.NameListServiceServicer):
         )
         return name_list_service_pb2.GetNameListEntryResponse(
             entry=_as_of(entry, self._ctx.clock()), provenance=provenance
+        )
+
+    async def _mirrored_entry(
+        self, request: name_list_service_pb2.GetNameListEntryRequest, reads: Permissions
+    ) -> name_list_service_pb2.GetNameListEntryResponse:
+        """GetNameListEntry for an entry this node only mirrored: its mirrored statements
+        (found by object id), folded as CheckSubject folds them, readable as the node's own."""
+        entry_id = request.entry_id
+        rows = await self._ctx.store.feed_entries_by_object(entry_id, limit=_MAX_ENTRIES)
+        trust = self._ctx.trust()
+        best: _Mirrored | None = None
+        for row in rows:
+            if row.kind != ENTRY_KIND:
+                continue
+            created = feed_logged(row, trust)
+            if created.statement.name_list_entry.entry_id != entry_id:
+                continue  # indexed under an id its statement does not carry: not this entry
+            mirrored = _fold_mirrored(row, created, rows, trust)
+            # Mirrored from several origins: the copy that has seen more transitions wins.
+            if best is None or len(mirrored.entry.transitions) > len(best.entry.transitions):
+                best = mirrored
+        if best is None:
+            raise NotFound(
+                f"no name-list entry {entry_id!r} in this log or its mirror",
+                reason="NAME_LIST_ENTRY_NOT_FOUND",
+            )
+        reads.require_read(
+            ENTRY_KIND,
+            sender_node_id=best.rows[0].sender_node_id,
+            payload=_creation(best.entry).SerializeToString(),
+        )
+        provenance = [
+            ProvenanceBuilder.of_feed(r, include_proof=request.include_proof) for r in best.rows
+        ]
+        return name_list_service_pb2.GetNameListEntryResponse(
+            entry=_as_of(best.entry, self._ctx.clock()), provenance=provenance
         )
 
     async def ListNameListEntries(  # noqa: N802 - the contract's method name
@@ -430,14 +500,10 @@ class NameListServicer(name_list_service_pb2_grpc.NameListServiceServicer):
                 partial(_creation, created.statement.name_list_entry),
             ):
                 continue
-            moves = [
-                feed_logged(t, trust)
-                for t in await store.feed_entries_by_subject(entry_id, limit=_MAX_ENTRIES)
-                if t.kind == TRANSITION_KIND
-                and t.origin_node_id == row.origin_node_id
-                and t.leaf_index > row.leaf_index
-            ]
-            folded = body_of(replay(created, moves))
+            # Transitions by subject key (their entry id), which rows mirrored before the feed
+            # kept object ids have too.
+            about = await store.feed_entries_by_subject(entry_id, limit=_MAX_ENTRIES)
+            folded = _fold_mirrored(row, created, about, trust).entry
             known = found.get(entry_id)
             # The same entry logged here too: the copy that has seen more transitions wins.
             if known is None or len(folded.transitions) > len(known.entry.transitions):

@@ -412,6 +412,11 @@ class FeedEntry:
     ``subject_key`` says what it is about (per kind, see ``gateway/feed``), for lookups.
     ``integrated_at`` is when the origin logged it, ``received_at`` when it was mirrored.
 
+    ``object_id`` (migration 0005) is the id of the domain object the statement is about, for
+    lookups by id (:meth:`Store.feed_entries_by_object`): the ``entry_id`` of a name-list entry
+    and of its transitions, ``<list_id>@<version>`` for a measure-list version, ``None`` for
+    other kinds and for rows mirrored before the feed kept it.
+
     The inclusion proof the feed verified before storing the entry (migration 0005): the audit
     path ``proof_hashes`` (leaf to root) of ``leaf_index`` in the origin's tree of
     ``proof_tree_size`` leaves, and ``proof_checkpoint``, the origin's signed checkpoint note for
@@ -429,6 +434,7 @@ class FeedEntry:
     leaf_hash: bytes
     integrated_at: datetime
     received_at: datetime
+    object_id: str | None = None
     proof_hashes: tuple[bytes, ...] | None = None
     proof_tree_size: int | None = None
     proof_checkpoint: str | None = None
@@ -442,6 +448,8 @@ class FeedEntry:
             raise ValueError("envelope must not be empty")
         if len(self.leaf_hash) != HASH_SIZE:
             raise ValueError(f"leaf_hash must be {HASH_SIZE} bytes, got {len(self.leaf_hash)}")
+        if self.object_id is not None:
+            _require_text("object_id", self.object_id)
         _require_aware("integrated_at", self.integrated_at)
         _require_aware("received_at", self.received_at)
         self._check_proof()
@@ -718,6 +726,11 @@ class Store(Protocol):
 
     async def feed_entries_by_subject(self, subject_key: str, *, limit: int) -> list[FeedEntry]:
         """Up to ``limit`` mirrored entries about ``subject_key``, by origin then leaf."""
+        ...
+
+    async def feed_entries_by_object(self, object_id: str, *, limit: int) -> list[FeedEntry]:
+        """Up to ``limit`` mirrored statements about the object ``object_id`` (their
+        :attr:`FeedEntry.object_id`), by origin then leaf; rows without one are never found."""
         ...
 
     # -- domain objects (the projection of logged statements; gateway/domain)

@@ -776,6 +776,12 @@ class PostgresStore:
         rows = await self._fetchall(_SELECT_FEED_SUBJECT, (subject_key, limit))
         return [_feed_entry(row) for row in rows]
 
+    async def feed_entries_by_object(self, object_id: str, *, limit: int) -> list[FeedEntry]:
+        """Up to ``limit`` mirrored statements about ``object_id``, by origin then leaf."""
+        check_range(0, limit)
+        rows = await self._fetchall(_SELECT_FEED_OBJECT, (object_id, limit))
+        return [_feed_entry(row) for row in rows]
+
     # -- domain objects
 
     async def get_object(self, kind: str, object_id: str) -> DomainObject | None:
@@ -824,25 +830,31 @@ def _redacted(conninfo: str) -> str:
 _INSERT_FEED_ENTRY = (
     "INSERT INTO feed_entries (origin_node_id, leaf_index, kind, sender_node_id, message_id, "
     "subject_key, envelope, batched, leaf_hash, integrated_at, received_at, proof_hashes, "
-    "proof_tree_size, proof_checkpoint) VALUES "
-    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    "proof_tree_size, proof_checkpoint, object_id) VALUES "
+    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 _SELECT_FEED_FROM = (
     "SELECT origin_node_id, leaf_index, kind, sender_node_id, message_id, subject_key, "
     "envelope, batched, leaf_hash, integrated_at, received_at, proof_hashes, proof_tree_size, "
-    "proof_checkpoint FROM feed_entries WHERE origin_node_id = %s AND leaf_index >= %s "
+    "proof_checkpoint, object_id FROM feed_entries WHERE origin_node_id = %s AND leaf_index >= %s "
     "ORDER BY leaf_index LIMIT %s"
 )
 _SELECT_FEED_OF_KINDS = (
     "SELECT origin_node_id, leaf_index, kind, sender_node_id, message_id, subject_key, "
     "envelope, batched, leaf_hash, integrated_at, received_at, proof_hashes, proof_tree_size, "
-    "proof_checkpoint FROM feed_entries WHERE origin_node_id = %s AND leaf_index >= %s AND "
-    "kind = ANY(%s) ORDER BY leaf_index LIMIT %s"
+    "proof_checkpoint, object_id FROM feed_entries WHERE origin_node_id = %s AND leaf_index >= %s "
+    "AND kind = ANY(%s) ORDER BY leaf_index LIMIT %s"
 )
 _SELECT_FEED_SUBJECT = (
     "SELECT origin_node_id, leaf_index, kind, sender_node_id, message_id, subject_key, "
     "envelope, batched, leaf_hash, integrated_at, received_at, proof_hashes, proof_tree_size, "
-    "proof_checkpoint FROM feed_entries WHERE subject_key = %s "
+    "proof_checkpoint, object_id FROM feed_entries WHERE subject_key = %s "
+    "ORDER BY origin_node_id, leaf_index LIMIT %s"
+)
+_SELECT_FEED_OBJECT = (
+    "SELECT origin_node_id, leaf_index, kind, sender_node_id, message_id, subject_key, "
+    "envelope, batched, leaf_hash, integrated_at, received_at, proof_hashes, proof_tree_size, "
+    "proof_checkpoint, object_id FROM feed_entries WHERE object_id = %s "
     "ORDER BY origin_node_id, leaf_index LIMIT %s"
 )
 _SELECT_FEED_CURSOR = (
@@ -880,6 +892,7 @@ def _feed_entry(row: tuple[Any, ...]) -> FeedEntry:
         proof_hashes=None if row[11] is None else split_hashes(row[11]),
         proof_tree_size=row[12],
         proof_checkpoint=row[13],
+        object_id=row[14],
     )
 
 
@@ -942,6 +955,7 @@ async def _advance_feed(
                         None if e.proof_hashes is None else b"".join(e.proof_hashes),
                         e.proof_tree_size,
                         e.proof_checkpoint,
+                        e.object_id,
                     )
                     for e in entries
                 ],

@@ -932,6 +932,16 @@ class SQLiteStore:
 
         return await self._read(run)
 
+    async def feed_entries_by_object(self, object_id: str, *, limit: int) -> list[FeedEntry]:
+        """Up to ``limit`` mirrored statements about ``object_id``, by origin then leaf."""
+        check_range(0, limit)
+
+        def run(conn: sqlite3.Connection) -> list[FeedEntry]:
+            cursor = conn.execute(_SELECT_FEED_OBJECT, (object_id, limit))
+            return [_feed_entry(row) for row in cursor]
+
+        return await self._read(run)
+
     # -- domain objects
 
     async def get_object(self, kind: str, object_id: str) -> DomainObject | None:
@@ -974,24 +984,30 @@ class SQLiteStore:
 _INSERT_FEED_ENTRY = (
     "INSERT INTO feed_entries (origin_node_id, leaf_index, kind, sender_node_id, message_id, "
     "subject_key, envelope, batched, leaf_hash, integrated_at, received_at, proof_hashes, "
-    "proof_tree_size, proof_checkpoint) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    "proof_tree_size, proof_checkpoint, object_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _SELECT_FEED_FROM = (
     "SELECT origin_node_id, leaf_index, kind, sender_node_id, message_id, subject_key, "
     "envelope, batched, leaf_hash, integrated_at, received_at, proof_hashes, proof_tree_size, "
-    "proof_checkpoint FROM feed_entries WHERE origin_node_id = ? AND leaf_index >= ? "
+    "proof_checkpoint, object_id FROM feed_entries WHERE origin_node_id = ? AND leaf_index >= ? "
     "ORDER BY leaf_index LIMIT ?"
 )
 _SELECT_FEED_OF_KINDS = (
     "SELECT origin_node_id, leaf_index, kind, sender_node_id, message_id, subject_key, "
     "envelope, batched, leaf_hash, integrated_at, received_at, proof_hashes, proof_tree_size, "
-    "proof_checkpoint FROM feed_entries WHERE origin_node_id = ? AND leaf_index >= ? AND "
-    "kind IN (SELECT value FROM json_each(?)) ORDER BY leaf_index LIMIT ?"
+    "proof_checkpoint, object_id FROM feed_entries WHERE origin_node_id = ? AND leaf_index >= ? "
+    "AND kind IN (SELECT value FROM json_each(?)) ORDER BY leaf_index LIMIT ?"
 )
 _SELECT_FEED_SUBJECT = (
     "SELECT origin_node_id, leaf_index, kind, sender_node_id, message_id, subject_key, "
     "envelope, batched, leaf_hash, integrated_at, received_at, proof_hashes, proof_tree_size, "
-    "proof_checkpoint FROM feed_entries WHERE subject_key = ? "
+    "proof_checkpoint, object_id FROM feed_entries WHERE subject_key = ? "
+    "ORDER BY origin_node_id, leaf_index LIMIT ?"
+)
+_SELECT_FEED_OBJECT = (
+    "SELECT origin_node_id, leaf_index, kind, sender_node_id, message_id, subject_key, "
+    "envelope, batched, leaf_hash, integrated_at, received_at, proof_hashes, proof_tree_size, "
+    "proof_checkpoint, object_id FROM feed_entries WHERE object_id = ? "
     "ORDER BY origin_node_id, leaf_index LIMIT ?"
 )
 _SELECT_FEED_CURSOR = (
@@ -1044,6 +1060,7 @@ def _feed_entry(row: tuple[Any, ...]) -> FeedEntry:
         proof_hashes=None if row[11] is None else split_hashes(row[11]),
         proof_tree_size=row[12],
         proof_checkpoint=row[13],
+        object_id=row[14],
     )
 
 
@@ -1096,6 +1113,7 @@ def _advance_feed(
                     None if e.proof_hashes is None else b"".join(e.proof_hashes),
                     e.proof_tree_size,
                     e.proof_checkpoint,
+                    e.object_id,
                 )
                 for e in entries
             ],

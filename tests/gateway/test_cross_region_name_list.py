@@ -17,13 +17,16 @@ client core; nothing is mocked, only the backoffs are short:
    the entry itself;
 5. the hub records the repair (REPAIRED): once mirrored, both regions report the company not
    listed and no measures apply.
+
+A region also serves the hub's entry by id (GetNameListEntry from its mirror, with the hub's
+statement as provenance), to the readers whose grants cover the entry's scopes only.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +38,13 @@ from creditlink.gateway.bootstrap import DevFederation, create_dev_federation
 from creditlink.gateway.domain.handlers.name_lists import ENTRY_KIND
 from creditlink.gateway.feed import FeedOptions
 from creditlink.gateway.node import ForwardingOptions, GatewayNode
+from creditlink.gateway.pki import spki_sha256
+from creditlink.sdk import envelope as dsse
 from creditlink.sdk.client import ClientCore
+from creditlink.sdk.client._domain import verify_provenance
 from creditlink.sdk.credentials import Credentials
+from creditlink.sdk.keys import PrivateKey, load_private_key
+from creditlink.sdk.trust import Action, NodeKind, TrustBundleBuilder
 from creditlink.v1 import (
     common_pb2,
     exchange_service_pb2_grpc,
@@ -54,6 +62,7 @@ from tests.gateway.listings import (
     measure_list_statement,
     transition_statement,
 )
+from tests.gateway.services.conftest import channel_credentials, error_info, issue_client_cert
 from tests.gateway.statements import penalty_record
 from tests.gateway.test_forwarding import _free_base_port, until
 
@@ -239,3 +248,92 @@ async def test_a_zhejiang_penalty_listed_at_the_hub_is_seen_and_lifted_in_guangd
         past = name_list_service_pb2.CheckSubjectRequest(uscc=LISTED_USCC, purpose=PROCUREMENT)
         past.as_of.FromDatetime(request_time)
         assert (await stub.CheckSubject(past, timeout=10)).listed
+
+
+def _with_readers(fed: Federation, readers: Sequence[tuple[str, str, bytes]]) -> dsse.Envelope:
+    """The hub's next trust bundle with one client per ``(node id, READ scope, cert PEM)``,
+    which may read name-list entries within that scope only; signed by the federation's roots.
+    """
+    current = fed.nodes[HUB].trust()
+    now = datetime.now(UTC).replace(microsecond=0)
+    builder = TrustBundleBuilder.from_bundle(
+        current, issued_at=now, expires_at=now + timedelta(days=30)
+    )
+    for node_id, scope, cert in readers:
+        builder.add_node(
+            node_id,
+            region_code=scope.removeprefix("region:"),
+            kind=NodeKind.CLIENT,
+            tls_spki_sha256=[spki_sha256(cert)],
+        )
+        builder.add_permission(node_id, Action.READ, kinds=[ENTRY_KIND], scopes=[scope])
+    roots = [
+        load_private_key(fed.directory.directory / "federation" / f"root-{i}.pem") for i in (1, 2)
+    ]
+    return builder.sign([k for k in roots if isinstance(k, PrivateKey)])
+
+
+async def test_a_region_serves_the_hubs_entry_by_id_to_whoever_may_read_it(
+    federation: Federation,
+) -> None:
+    fed = federation
+    hub_operator = fed.operator(HUB).node_id
+    listing = entry_statement(hub_operator)  # a Hangzhou company: region:330100 among its scopes
+    entry_id = listing.name_list_entry.entry_id
+    created = await publish_at_hub(fed, listing, "CreateNameListEntry")
+    await until(listed_at(fed, ZJ, True))
+
+    # Zhejiang's operator (READ everything) gets it by id from Zhejiang's mirror: the entry as
+    # the hub answers it, and the hub's statement as provenance, naming the hub.
+    request = name_list_service_pb2.GetNameListEntryRequest(entry_id=entry_id, include_proof=True)
+    zj_names = name_list_service_pb2_grpc.NameListServiceStub(fed.channel(ZJ))
+    got = await zj_names.GetNameListEntry(request, timeout=10)
+    assert got.entry == created.entry
+    (provenance,) = got.provenance
+    assert provenance.gateway_node_id == HUB
+    assert provenance.message_id == listing.header.message_id
+    (verified,) = verify_provenance(fed.core(ZJ), got.provenance, proofs=True)
+    assert verified.entry.statement == listing
+    assert await fed.nodes[ZJ].store.get_object(ENTRY_KIND, entry_id) is None  # only mirrored
+
+    # Two clients with scoped READ grants, adopted by the hub and followed by Zhejiang: one
+    # within Zhejiang (the subject's region), one within Guangdong.
+    zj_cert, zj_key = issue_client_cert(fed.directory, "zj-330000-reader")
+    gd_cert, gd_key = issue_client_cert(fed.directory, "gd-440000-reader")
+    v2 = _with_readers(
+        fed,
+        [
+            ("zj-330000-reader", "region:330000", zj_cert),
+            ("gd-440000-reader", "region:440000", gd_cert),
+        ],
+    )
+    await fed.nodes[HUB].install_trust_bundle(v2)
+
+    async def adopted() -> bool:
+        return fed.nodes[ZJ].trust().version == fed.nodes[HUB].trust().version
+
+    await until(adopted)
+    endpoint = fed.nodes[ZJ].endpoint
+    within = channel_credentials(fed.directory, zj_cert, zj_key)
+    async with grpc.aio.secure_channel(endpoint, within) as channel:
+        stub = name_list_service_pb2_grpc.NameListServiceStub(channel)
+        assert (await stub.GetNameListEntry(request, timeout=10)).entry == created.entry
+    # Judged on the entry's scopes as for Zhejiang's own entries: refused by id, and left out
+    # of CheckSubject as CheckSubject leaves out what a caller may not read.
+    outside = channel_credentials(fed.directory, gd_cert, gd_key)
+    async with grpc.aio.secure_channel(endpoint, outside) as channel:
+        stub = name_list_service_pb2_grpc.NameListServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.GetNameListEntry(request, timeout=10)
+        assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED
+        assert error_info(caught.value).reason == "PERMISSION_DENIED_READ"
+        check = name_list_service_pb2.CheckSubjectRequest(uscc=LISTED_USCC, purpose=PROCUREMENT)
+        assert not (await stub.CheckSubject(check, timeout=10)).listed
+        # An id found nowhere is not found, for a scoped reader too.
+        unknown = name_list_service_pb2.GetNameListEntryRequest(
+            entry_id="00000000-0000-4000-8000-000000000000"
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.GetNameListEntry(unknown, timeout=10)
+        assert caught.value.code() is grpc.StatusCode.NOT_FOUND
+        assert error_info(caught.value).reason == "NAME_LIST_ENTRY_NOT_FOUND"

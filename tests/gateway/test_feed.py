@@ -31,7 +31,8 @@ from creditlink.cli.dev import node_config
 from creditlink.cli.status import feed_status
 from creditlink.gateway.bootstrap import DevFederation, create_dev_federation, log_origin_for
 from creditlink.gateway.config import Upstream
-from creditlink.gateway.feed import DEFAULT_FEED_KINDS, FeedOptions, subject_key_of
+from creditlink.gateway.domain.measures import list_object_id
+from creditlink.gateway.feed import DEFAULT_FEED_KINDS, FeedOptions, object_id_of, subject_key_of
 from creditlink.gateway.node import ForwardingOptions, GatewayNode
 from creditlink.gateway.services._list_reads import ProvenanceBuilder
 from creditlink.gateway.store import FeedEntry, sqlite_url
@@ -65,6 +66,7 @@ from creditlink.v1 import (
     name_list_pb2,
     statement_pb2,
 )
+from tests.gateway.listings import transition_statement
 from tests.gateway.statements import penalty_record, statement
 from tests.gateway.test_forwarding import _free_base_port, until
 
@@ -486,6 +488,13 @@ async def test_the_region_mirrors_the_hubs_lists_and_nothing_else(setup: Setup) 
         "91440300708461136T",
         LISTED_USCC,
     ]
+    # ... and what object each creates: the entry id, the measure list's <list_id>@<version>.
+    assert [r.object_id for r in rows] == [
+        listed.name_list_entry.entry_id,
+        "national-basic@2021",
+        batch[0].name_list_entry.entry_id,
+        batch[1].name_list_entry.entry_id,
+    ]
     assert {r.sender_node_id for r in rows} == {operator}
     assert all(r.origin_node_id == HUB for r in rows)
     # The leaves are the hub's own (the follower computed them from the signed payloads).
@@ -562,6 +571,42 @@ async def test_the_region_mirrors_the_hubs_lists_and_nothing_else(setup: Setup) 
     assert metric(region, "creditlink_feed_lag", origin=HUB) == 0
     assert metric(region, "creditlink_trust_bundle_version") == 1
     assert metric(region, "creditlink_feed_entries_rejected_total", origin=HUB, reason="x") == 0
+
+
+async def test_an_entry_and_its_transitions_are_found_together_by_object_id(
+    setup: Setup,
+) -> None:
+    region = await setup.start_region()
+    operator = setup.directory.node(HUB).operator.node_id
+    listed = name_list_entry(operator)
+    entry_id = listed.name_list_entry.entry_id
+    other = name_list_entry(operator, uscc="91440300708461136T")
+    moved = transition_statement(
+        operator,
+        entry_id,
+        name_list_pb2.NAME_LIST_STATE_LISTED,
+        name_list_pb2.NAME_LIST_STATE_REMOVED,
+        reason_code=name_list_pb2.TRANSITION_REASON_DETERMINATION_REVOKED,
+    )
+    await publish(setup.directory, listed, other, moved, measure_list(operator, version="2022"))
+
+    await until(count_of(region, 4))
+    rows = await mirrored(region)
+    assert [r.kind for r in rows] == [
+        "name-list-entry",
+        "name-list-entry",
+        "name-list-transition",
+        "measure-list",
+    ]
+    # The transition is indexed under the entry it moves, as the entry itself is.
+    assert [r.object_id for r in rows] == [
+        entry_id,
+        other.name_list_entry.entry_id,
+        entry_id,
+        "national-basic@2022",
+    ]
+    assert await region.store.feed_entries_by_object(entry_id, limit=10) == [rows[0], rows[2]]
+    assert await region.store.feed_entries_by_object("national-basic@2022", limit=10) == [rows[3]]
 
 
 async def test_a_restarted_region_resumes_without_gaps_or_duplicates(
@@ -813,3 +858,23 @@ def test_subject_keys_per_kind() -> None:
     record = statement("zj-330000-operator", [ZJ], penalty_record(uscc=LISTED_USCC))
     assert subject_key_of(record) == LISTED_USCC
     assert subject_key_of(statement_pb2.Statement()) is None
+
+
+def test_object_ids_per_kind() -> None:
+    listed = name_list_entry("cn-hub-operator")
+    entry_id = listed.name_list_entry.entry_id
+    assert object_id_of(listed) == entry_id
+    transition = statement_pb2.Statement()
+    transition.name_list_transition.entry_id = entry_id
+    assert object_id_of(transition) == entry_id
+    # A measure-list version: the domain object id the measure handlers give it.
+    assert object_id_of(measure_list("cn-hub-operator", version="2021.1")) == (
+        list_object_id("national-basic", "2021.1")
+    )
+    assert list_object_id("national-basic", "2021.1") == "national-basic@2021.1"
+    # Other kinds, and bodies that name nothing: none.
+    record = statement("zj-330000-operator", [ZJ], penalty_record(uscc=LISTED_USCC))
+    assert object_id_of(record) is None
+    assert object_id_of(statement_pb2.Statement()) is None
+    assert object_id_of(statement_pb2.Statement(name_list_transition={})) is None
+    assert object_id_of(statement_pb2.Statement(measure_list={"list_id": "x"})) is None

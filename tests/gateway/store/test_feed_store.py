@@ -1,5 +1,5 @@
 """The feed tables (migrations 0003 and 0005): mirrored entries with their inclusion proofs and
-the per-origin cursor, on both backends.
+object ids, and the per-origin cursor, on both backends.
 
 Runs against real SQLite and PostgreSQL (``store_url`` in ``tests/gateway/conftest.py``): the
 contract ``Store.advance_feed`` promises is atomicity (entries and cursor together or not at
@@ -29,6 +29,8 @@ from creditlink.gateway.store._common import load_migrations
 from creditlink.sdk.tlog import EMPTY_ROOT
 
 HUB = "cn-hub"
+#: A name-list entry's id: the object id of the entry's statements.
+ENTRY_ID = "01JNX0000000000000000000AA"
 T0 = datetime(2026, 3, 9, 8, 0, 0, 123456, tzinfo=UTC)
 
 
@@ -39,6 +41,7 @@ def feed_entry(
     kind: str = "name-list-entry",
     subject: str | None = "91330100MA27XL0A6Q",
     batched: bool = False,
+    object_id: str | None = None,
 ) -> FeedEntry:
     return FeedEntry(
         origin_node_id=origin,
@@ -47,6 +50,7 @@ def feed_entry(
         sender_node_id="cn-hub-operator",
         message_id=f"msg-{origin}-{leaf}",
         subject_key=subject,
+        object_id=object_id,
         envelope=b"envelope-" + leaf.to_bytes(4, "big"),
         batched=batched,
         leaf_hash=hashlib.sha256(b"leaf" + leaf.to_bytes(8, "big")).digest(),
@@ -132,6 +136,57 @@ async def test_inclusion_proofs_are_stored_with_their_entries_and_read_back(stor
     assert subject == [rows[0], rows[1], rows[3]]
 
 
+async def test_statements_are_stored_with_their_object_id_and_found_by_it(store: Store) -> None:
+    # The entry, a measure-list version and a transition of the entry, and a statement of a
+    # kind with no object id; the same entry mirrored from a second origin too. The second
+    # origin is written first: the lookup orders by origin then leaf, not by arrival.
+    gd = [feed_entry(0, origin="gd-440000", object_id=ENTRY_ID)]
+    await store.advance_feed(cursor(1, origin="gd-440000"), gd, expected_next=None)
+    rows = [
+        proven(feed_entry(1, object_id=ENTRY_ID), size=9),
+        feed_entry(
+            2, kind="measure-list", subject="national-basic", object_id="national-basic@2021.1"
+        ),
+        proven(
+            feed_entry(4, kind="name-list-transition", subject=ENTRY_ID, object_id=ENTRY_ID),
+            size=9,
+        ),
+        feed_entry(5, kind="record", object_id=None),
+        feed_entry(7, kind="name-list-transition", subject=ENTRY_ID, object_id=ENTRY_ID),
+    ]
+    await store.advance_feed(cursor(9), rows, expected_next=None)
+    # Every read returns it.
+    back = await everything(store)
+    assert back == rows
+    assert [r.object_id for r in back] == [
+        ENTRY_ID,
+        "national-basic@2021.1",
+        ENTRY_ID,
+        None,
+        ENTRY_ID,
+    ]
+    assert await store.read_feed(HUB, start=0, limit=10, kinds=["measure-list"]) == [rows[1]]
+    assert await store.feed_entries_by_subject(ENTRY_ID, limit=10) == [rows[2], rows[4]]
+
+    # By object id: every statement about the entry, by origin then leaf.
+    about = await store.feed_entries_by_object(ENTRY_ID, limit=10)
+    assert about == [rows[0], rows[2], rows[4], gd[0]]
+    assert await store.feed_entries_by_object(ENTRY_ID, limit=2) == [rows[0], rows[2]]
+    version = await store.feed_entries_by_object("national-basic@2021.1", limit=10)
+    assert version == [rows[1]]
+    assert await store.feed_entries_by_object("national-basic", limit=10) == []
+    assert await store.feed_entries_by_object("nothing", limit=10) == []
+    with pytest.raises(ValueError, match="limit"):
+        await store.feed_entries_by_object(ENTRY_ID, limit=0)
+
+
+async def test_the_schema_refuses_an_empty_object_id(store: Store, store_url: str) -> None:
+    await store.advance_feed(cursor(5), [feed_entry(4, object_id=ENTRY_ID)], expected_next=None)
+    with pytest.raises((sqlite3.IntegrityError, psycopg.IntegrityError)):
+        raw(store_url, "UPDATE feed_entries SET object_id = ''")
+    assert await everything(store) == [feed_entry(4, object_id=ENTRY_ID)]
+
+
 async def test_the_schema_refuses_a_partial_proof(store: Store, store_url: str) -> None:
     await store.advance_feed(cursor(5), [proven(feed_entry(4), size=5)], expected_next=None)
     refused = (sqlite3.IntegrityError, psycopg.IntegrityError)
@@ -147,16 +202,23 @@ async def test_the_schema_refuses_a_partial_proof(store: Store, store_url: str) 
 async def test_rows_mirrored_before_version_5_come_back_without_a_proof(
     store_url: str,
 ) -> None:
-    # A database at schema version 4 (no proof columns) holding a mirrored entry, written
-    # outside the store; opening the store adds the columns and the old row keeps NULL.
-    old = feed_entry(2)
+    # A database at schema version 4 (no proof or object id columns) holding a mirrored entry,
+    # written outside the store; opening the store adds the columns and the old row keeps NULL:
+    # no proof, and not found by object id.
+    old = feed_entry(2, kind="name-list-transition", subject=ENTRY_ID)
     version_4_database(store_url, old)
     async with open_store(store_url) as store:
         assert await everything(store) == [old]
-        assert await store.feed_entries_by_subject("91330100MA27XL0A6Q", limit=10) == [old]
-        # New entries of the same origin get their proof beside the old one.
-        await store.advance_feed(cursor(5), [proven(feed_entry(4), size=5)], expected_next=None)
-        assert await everything(store) == [old, proven(feed_entry(4), size=5)]
+        assert await store.feed_entries_by_subject(ENTRY_ID, limit=10) == [old]
+        assert await store.feed_entries_by_object(ENTRY_ID, limit=10) == []
+        # New entries of the same origin get their proof and object id beside the old one.
+        new = proven(
+            feed_entry(4, kind="name-list-transition", subject=ENTRY_ID, object_id=ENTRY_ID),
+            size=5,
+        )
+        await store.advance_feed(cursor(5), [new], expected_next=None)
+        assert await everything(store) == [old, new]
+        assert await store.feed_entries_by_object(ENTRY_ID, limit=10) == [new]
 
 
 async def test_timestamps_come_back_in_utc(store: Store) -> None:
@@ -379,6 +441,8 @@ def test_feed_rows_check_their_shape() -> None:
         replace(feed_entry(0), envelope=b"")
     with pytest.raises(ValueError, match="message_id"):
         replace(feed_entry(0), message_id="")
+    with pytest.raises(ValueError, match="object_id"):
+        replace(feed_entry(0), object_id="")
     with pytest.raises(ValueError, match="received_at"):
         replace(feed_entry(0), received_at=datetime(2026, 3, 9))  # noqa: DTZ001 - naive on purpose
     # An inclusion proof: all three parts or none, hashes of 32 bytes, a leaf inside the tree.

@@ -8,7 +8,8 @@ credit reports on it; Guangdong checks those reports, offline with nothing but i
 bundle and online through its own gateway, which asks Zhejiang for the proof and the status.
 Revocation and supersession at the issuer then change what Guangdong answers. The hub's
 operator publishes the national measure list and lists a company, and is asked which measures
-apply; Zhejiang mirrors both and serves them with the inclusion proofs its feed verified.
+apply; Zhejiang mirrors both and serves them with the inclusion proofs its feed verified: the
+measure list, and the hub's entry by id, in its current state once the hub has moved it.
 Nothing is mocked; only the forwarding backoffs are short.
 """
 
@@ -24,17 +25,14 @@ import pytest_asyncio
 from creditlink.cli.dev import start_federation
 from creditlink.gateway.bootstrap import create_dev_federation
 from creditlink.gateway.domain.measures import load_seed_2021
-from creditlink.gateway.services._list_reads import ProvenanceBuilder
 from creditlink.sdk import AsyncClient
-from creditlink.sdk.client._core import ClientCore
-from creditlink.sdk.client._domain import verify_provenance
 from creditlink.sdk.client._pager import AsyncPager
 from creditlink.sdk.credentials import read_trust_bundle
 from creditlink.sdk.errors import NotFound
 from creditlink.sdk.ids import report_no
 from creditlink.sdk.reports import ReportBundle, UsePurpose, verify_report_offline
 from creditlink.v1 import common_pb2, name_list_pb2, name_list_service_pb2, record_pb2, report_pb2
-from tests.gateway.listings import LISTED_USCC, OTHER_USCC, entry_statement
+from tests.gateway.listings import LISTED_USCC, OTHER_USCC, entry_statement, transition_statement
 from tests.gateway.statements import penalty_record
 from tests.gateway.test_cross_region_report import (
     FAST,
@@ -194,24 +192,57 @@ async def test_check_subject_at_the_hub_and_in_a_region(
     assert origin.inclusion.entry.leaf_index == published.receipt.first_leaf_index
     assert origin.inclusion.checkpoint.size > published.receipt.first_leaf_index
 
-    # The hub's name-list entry, mirrored: Zhejiang cannot find it by id (GetNameListEntry serves
-    # the node's own entries; the feed indexes mirrored entries by subject, docs/name-lists.md)...
+    # The hub's name-list entry, mirrored: Zhejiang serves it by id too, as the hub determined
+    # it, with the hub's statement as provenance and the inclusion proof its feed verified,
+    # which the SDK verifies under the hub's checkpoint key.
+    regional_entry = await zj.get_name_list_entry(entry.entry_id, include_proof=True)
+    assert regional_entry.value.state == name_list_pb2.NAME_LIST_STATE_LISTED
+    assert regional_entry.value == fetched.value
+    (listing,) = regional_entry.provenance
+    assert listing.gateway_node_id == HUB
+    assert listing.entry.message_id == created.receipt.message_id
+    assert listing.entry.statement.name_list_entry == entry
+    assert listing.inclusion is not None
+    assert listing.inclusion.checkpoint.origin == zj.trust_bundle.node(HUB).log_origin
+    assert listing.inclusion.entry.leaf_index == created.receipt.first_leaf_index
+
+    # The hub moves the entry; once Zhejiang has mirrored the transition it answers with the
+    # entry in its new state, and the transition's provenance after the listing's.
+    objection = transition_statement(
+        hub.credentials.node_id,
+        entry.entry_id,
+        name_list_pb2.NAME_LIST_STATE_LISTED,
+        name_list_pb2.NAME_LIST_STATE_UNDER_OBJECTION,
+        reason_code=name_list_pb2.TRANSITION_REASON_OBJECTION_FILED,
+        reason="当事人对列入决定提出异议，正在核查。",
+    ).name_list_transition
+    moved = await hub.transition_name_list_entry(objection)
+    assert moved.value is not None
+    assert moved.value.state == name_list_pb2.NAME_LIST_STATE_UNDER_OBJECTION
+
+    async def moved_in_zhejiang() -> bool:
+        got = await zj.get_name_list_entry(entry.entry_id)
+        return got.value.state == name_list_pb2.NAME_LIST_STATE_UNDER_OBJECTION
+
+    await until(moved_in_zhejiang)
+    now = await zj.get_name_list_entry(entry.entry_id, include_proof=True)
+    assert now.value == (await hub.get_name_list_entry(entry.entry_id)).value
+    assert list(now.value.transitions) == [objection]
+    assert [p.entry.message_id for p in now.provenance] == [
+        created.receipt.message_id,
+        moved.receipt.message_id,
+    ]
+    assert now.provenance[1].entry.statement.name_list_transition == objection
+    for item in now.provenance:
+        assert item.gateway_node_id == HUB
+        assert item.inclusion is not None
+        assert item.inclusion.checkpoint.origin == zj.trust_bundle.node(HUB).log_origin
+    assert now.provenance[1].inclusion is not None
+    assert now.provenance[1].inclusion.entry.leaf_index == moved.receipt.first_leaf_index
+    # An id that is neither Zhejiang's nor mirrored is still not found.
     with pytest.raises(NotFound) as missing:
-        await zj.get_name_list_entry(entry.entry_id, include_proof=True)
+        await zj.get_name_list_entry("00000000-0000-4000-8000-000000000000")
     assert missing.value.reason == "NAME_LIST_ENTRY_NOT_FOUND"
-    # ... but its stored row carries the proof the feed verified, and the provenance the region
-    # builds from it verifies in the SDK as the hub's statement, in a checkpoint the hub signed.
-    rows = await fed.nodes[ZJ].store.feed_entries_by_subject(OTHER_USCC, limit=10)
-    (row,) = [r for r in rows if r.message_id == created.receipt.message_id]
-    core = ClientCore(credentials=fed.operator(ZJ), target=fed.endpoint(ZJ), gateway=ZJ)
-    (listed,) = verify_provenance(
-        core, [ProvenanceBuilder.of_feed(row, include_proof=True)], proofs=True
-    )
-    assert listed.gateway_node_id == HUB
-    assert listed.entry.statement.name_list_entry == entry
-    assert listed.inclusion is not None
-    assert listed.inclusion.checkpoint.origin == zj.trust_bundle.node(HUB).log_origin
-    assert listed.inclusion.entry.leaf_index == created.receipt.first_leaf_index
 
 
 async def test_a_report_issued_in_zhejiang_is_recognized_in_guangdong_until_revoked(

@@ -1,5 +1,5 @@
--- creditlink gateway store, PostgreSQL, version 5: the inclusion proof of each mirrored entry.
--- Same columns and rules as the SQLite migration.
+-- creditlink gateway store, PostgreSQL, version 5: the inclusion proof and the object id of each
+-- mirrored entry. Same columns, rules and indexes as the SQLite migration.
 --
 -- Written by creditlink.gateway.feed with the entry, in the same transaction: the audit path it
 -- verified from the entry's leaf to the root of the origin's tree of proof_tree_size leaves, and
@@ -20,3 +20,13 @@ ALTER TABLE feed_entries
         (proof_checkpoint IS NULL) = (proof_hashes IS NULL)
         AND (proof_checkpoint IS NULL) = (proof_tree_size IS NULL)
     );
+
+-- What object each mirrored statement is about, for lookups by id (GetNameListEntry on a
+-- regional gateway): the entry_id for name-list-entry and name-list-transition (so every
+-- statement about one entry is found together), <list_id>@<version> for measure-list (the
+-- domain object id of the version), NULL for other kinds. Set by the feed with the entry; rows
+-- mirrored before this version keep NULL and are not found by object id.
+ALTER TABLE feed_entries ADD COLUMN object_id text CHECK (length(object_id) > 0);
+
+CREATE INDEX feed_entries_object ON feed_entries (object_id, origin_node_id, leaf_index)
+    WHERE object_id IS NOT NULL;
