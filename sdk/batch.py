@@ -16,6 +16,7 @@ checks the head signature once; an item extracted with its audit path verifies o
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,6 +48,7 @@ __all__ = [
     "SignedBatch",
     "VerifiedBatch",
     "VerifiedBatchItem",
+    "VerifiedHeads",
     "extract",
     "extract_all",
     "item_leaf_hash",
@@ -511,6 +513,41 @@ def extract_all(batch: SignedBatch) -> list[BatchedEnvelope]:
     ]
 
 
+class VerifiedHeads:
+    """A bounded memo of batch heads already verified, for verifying many items of one batch.
+
+    Every item extracted from a batch carries the same head; verifying its signature again for
+    each item is the costliest step of :func:`verify_batched` (one Ed25519 check per item). A
+    hit needs the same head bytes (payload and signatures), the same keys (by key id, a digest
+    of the public key), threshold and expected signer: exactly the inputs of the check, so the
+    memo returns what verifying again would. Failures are not remembered. Safe to share
+    between threads.
+    """
+
+    __slots__ = ("_entries", "_lock", "_size")
+
+    def __init__(self, size: int = 64) -> None:
+        if size < 1:
+            raise ValueError("size must be at least 1")
+        self._size = size
+        self._entries: dict[tuple[object, ...], tuple[_Head, tuple[KeyId, ...]]] = {}
+        self._lock = threading.Lock()
+
+    def verified(
+        self, head: Envelope, keys: Sequence[PublicKey], threshold: int, signer: str | None
+    ) -> tuple[_Head, tuple[KeyId, ...]]:
+        """The head verified as :func:`verify_batched` verifies it, from the memo if there."""
+        key = (head.to_bytes(), tuple(k.key_id for k in keys), threshold, signer)
+        found = self._entries.get(key)
+        if found is None:
+            found = _verified_head(head, keys, threshold, signer)
+            with self._lock:
+                if len(self._entries) >= self._size:
+                    del self._entries[next(iter(self._entries))]  # the oldest
+                self._entries[key] = found
+        return found
+
+
 def verify_batched(
     batched: BatchedEnvelope,
     *,
@@ -518,6 +555,7 @@ def verify_batched(
     expected_type: str,
     threshold: int = 1,
     expected_signer: str | None = None,
+    heads: VerifiedHeads | None = None,
 ) -> VerifiedBatchItem:
     """Verify one extracted item on its own (docs/spec/batch.md, "Verifying one item").
 
@@ -531,7 +569,8 @@ def verify_batched(
        of ``count`` leaves (RFC 9162 §2.1.3.2; ``INVALID_INCLUSION_PROOF``).
 
     The signature is checked before the head is parsed (verify before parse), so the index and
-    path checks use only signed values. Raises :class:`InvalidBatch` or :class:`InvalidEnvelope`.
+    path checks use only signed values. ``heads`` (a :class:`VerifiedHeads`) skips step 3 for a
+    head it verified already. Raises :class:`InvalidBatch` or :class:`InvalidEnvelope`.
     """
     item = batched._item
     if item.payload_type != expected_type:
@@ -539,7 +578,10 @@ def verify_batched(
             f"item payload type {item.payload_type!r} is not the expected {expected_type!r}",
             reason="PAYLOAD_TYPE_MISMATCH",
         )
-    head, key_ids = _verified_head(batched._head, keys, threshold, expected_signer)
+    if heads is None:
+        head, key_ids = _verified_head(batched._head, keys, threshold, expected_signer)
+    else:
+        head, key_ids = heads.verified(batched._head, keys, threshold, expected_signer)
     if batched._index >= head.count:
         raise InvalidBatch(
             f"index {batched._index} is not below the batch size {head.count}",

@@ -63,6 +63,7 @@ from creditlink.sdk.batch import (
     MAX_BATCH_ITEMS,
     BatchedEnvelope,
     BatchItem,
+    VerifiedHeads,
     item_leaf_hash,
     sign_batch,
     verify_batched,
@@ -406,6 +407,7 @@ class ClientCore:
             if not self._trust.node(gateway).log_origin:
                 raise ValueError(f"{gateway!r} keeps no log: it is not a gateway")
         self._gateway = gateway or self._gateway_listing(target)
+        self._heads = VerifiedHeads()
 
     def _gateway_listing(self, target: str) -> str | None:
         found = [n.node_id for n in self._trust.nodes() if target in n.endpoints and n.log_origin]
@@ -760,6 +762,7 @@ class ClientCore:
                 keys=self._trust.signing_keys(sender, kind="batch-head", at=at),
                 expected_type=batched.item.payload_type,
                 expected_signer=sender,
+                heads=self._heads,  # the items of one batch share its head: verified once
             )
             payload, payload_type = item.item.payload, item.item.payload_type
             batch_id, signed = item.batch_id, batched

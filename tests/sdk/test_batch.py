@@ -17,6 +17,7 @@ from creditlink.sdk.batch import (
     BatchedEnvelope,
     BatchItem,
     SignedBatch,
+    VerifiedHeads,
     extract,
     extract_all,
     item_leaf_hash,
@@ -450,3 +451,69 @@ def test_worked_example_of_the_spec() -> None:
         "a9378fffb0e26bad2a116717cb5dcb383356e6fb12816cc5b0eb162e8cd329c6"
     ]
     assert [h.hex() for h in extract(batch, 0).audit_path] == [leaves[1], leaves[2]]
+
+
+def test_verified_heads_verify_a_head_once_and_only_for_the_same_inputs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A memo of verified heads returns what verifying again would, and nothing else."""
+    import creditlink.sdk.batch as batch_module
+
+    calls: list[int] = []
+    real = batch_module._verified_head
+
+    def counted(*args: object) -> object:
+        calls.append(1)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(batch_module, "_verified_head", counted)
+    heads = VerifiedHeads(size=2)
+    batch = _batch(9)
+    items = extract_all(batch)
+    for i, one in enumerate(items):
+        memo = verify_batched(one, keys=[KEY.public_key], expected_type=RECORD, heads=heads)
+        assert memo == verify_batched(one, keys=[KEY.public_key], expected_type=RECORD)
+        assert memo.index == i
+    assert len(calls) == 1 + 9  # once through the memo, then once per call without it
+
+    # Other keys, another expected signer: verified again (and refused), never served.
+    calls.clear()
+    with pytest.raises(VerificationError):
+        verify_batched(items[0], keys=[OTHER.public_key], expected_type=RECORD, heads=heads)
+    with pytest.raises(InvalidBatch) as err:
+        verify_batched(
+            items[0],
+            keys=[KEY.public_key],
+            expected_type=RECORD,
+            expected_signer="gd-440000",
+            heads=heads,
+        )
+    assert err.value.reason == "SIGNER_MISMATCH"
+    assert len(calls) == 2
+    # A head with the same payload but another signature is other bytes: checked, refused.
+    forged = Envelope(
+        payload=items[0].head.payload,
+        payload_type=BATCH_HEAD_TYPE,
+        signatures=sign(items[0].head.payload, BATCH_HEAD_TYPE, [OTHER]).signatures,
+    )
+    with pytest.raises(VerificationError):
+        verify_batched(
+            _variant(items[0], head=forged),
+            keys=[KEY.public_key],
+            expected_type=RECORD,
+            heads=heads,
+        )
+    # The audit path is still checked on a hit.
+    with pytest.raises(InvalidBatch) as err:
+        verify_batched(
+            _variant(items[3], index=4), keys=[KEY.public_key], expected_type=RECORD, heads=heads
+        )
+    assert err.value.reason == "INVALID_INCLUSION_PROOF"
+    # Bounded: two heads kept, the oldest dropped first.
+    for n in (2, 3, 4):
+        verify_batched(
+            extract(_batch(n), 0), keys=[KEY.public_key], expected_type=RECORD, heads=heads
+        )
+    assert len(heads._entries) == 2
+    with pytest.raises(ValueError, match="size"):
+        VerifiedHeads(size=0)
