@@ -90,9 +90,10 @@ class Federation:
         return report_service_pb2_grpc.ReportServiceStub(channel)
 
 
-@pytest.fixture
-async def fed(tmp_path: Path) -> AsyncIterator[Federation]:
-    directory = create_dev_federation(tmp_path / "fed", base_port=_free_base_port())
+@contextlib.asynccontextmanager
+async def running_federation(folder: Path) -> AsyncIterator[Federation]:
+    """A development federation created in ``folder`` and served on this event loop."""
+    directory = create_dev_federation(folder, base_port=_free_base_port())
     started = await start_federation(directory, forwarding=FAST)
     federation = Federation(directory, {n.node_id: n for n in started})
     try:
@@ -100,6 +101,12 @@ async def fed(tmp_path: Path) -> AsyncIterator[Federation]:
     finally:
         for node in federation.nodes.values():
             await node.stop(0)
+
+
+@pytest.fixture
+async def fed(tmp_path: Path) -> AsyncIterator[Federation]:
+    async with running_federation(tmp_path / "fed") as federation:
+        yield federation
 
 
 async def cli(*argv: str) -> tuple[int, str, str]:

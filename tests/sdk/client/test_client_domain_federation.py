@@ -22,8 +22,6 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from creditlink.cli.dev import start_federation
-from creditlink.gateway.bootstrap import create_dev_federation
 from creditlink.gateway.domain.measures import load_seed_2021
 from creditlink.sdk import AsyncClient
 from creditlink.sdk.client._pager import AsyncPager
@@ -35,13 +33,12 @@ from creditlink.v1 import common_pb2, name_list_pb2, name_list_service_pb2, reco
 from tests.gateway.listings import LISTED_USCC, OTHER_USCC, entry_statement, transition_statement
 from tests.gateway.statements import penalty_record
 from tests.gateway.test_cross_region_report import (
-    FAST,
     GD,
     HUB,
     ZJ,
     ZJ_AUTHORITY_USCC,
     Federation,
-    _free_base_port,
+    running_federation,
 )
 from tests.gateway.test_forwarding import until
 
@@ -54,16 +51,8 @@ SECOND_USCC = "91330100MA00000072"
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def fed(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Federation]:
-    directory = create_dev_federation(
-        Path(tmp_path_factory.mktemp("domain-fed")) / "fed", base_port=_free_base_port()
-    )
-    started = await start_federation(directory, forwarding=FAST)
-    federation = Federation(directory, {n.node_id: n for n in started})
-    try:
-        yield federation
-    finally:
-        for node in federation.nodes.values():
-            await node.stop(0)
+    async with running_federation(Path(tmp_path_factory.mktemp("domain-fed")) / "fed") as running:
+        yield running
 
 
 async def _operator(fed: Federation, node_id: str) -> AsyncIterator[AsyncClient]:
