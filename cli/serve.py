@@ -20,6 +20,8 @@ variables override the file and flags override both
 Standard output gets a short human-readable summary (endpoints, node id, credential paths, store)
 once the node listens; standard error gets JSON log lines. On SIGINT or SIGTERM the node stops
 taking calls, lets those in flight finish (``--grace`` seconds), closes the store and exits 0.
+On SIGHUP it rereads the operator's holiday table (``holiday_table``) and counts deadlines with
+it from then on; a table that does not read is logged and the one in use kept.
 Exit codes: 0 after a clean stop, 1 if the node could not start, 2 for a configuration or
 credentials problem.
 """
@@ -192,8 +194,18 @@ async def _serve(
         received.append(sig.name)
         stop.set()
 
+    def on_hangup() -> None:
+        # The yearly holiday schedule arrives while the gateway runs: reread it in place.
+        try:
+            years = node.reload_holiday_table()
+        except CreditlinkError as exc:
+            _log.error("holiday table not reloaded", extra={"error": str(exc)})
+            return
+        _log.info("holiday table reloaded", extra={"years": list(years)})
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig)
+    loop.add_signal_handler(signal.SIGHUP, on_hangup)
     try:
         try:
             await node.start()
@@ -207,7 +219,7 @@ async def _serve(
         await node.stop(grace)
         return 0
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)
 
 

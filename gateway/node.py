@@ -291,6 +291,18 @@ class GatewayNode:
         return self._ledger
 
     @property
+    def calendar(self) -> WorkingDayCalendar:
+        """The working-day calendar deadlines are counted on (with the operator's table)."""
+        return self._calendar
+
+    def reload_holiday_table(self) -> tuple[int, ...]:
+        """Read the configured holiday table again and count with it from now on; the years
+        it lists. A table that does not read or breaks a rule raises ``GatewayError``
+        (``HOLIDAY_TABLE_INVALID``) and the calendar stays as it was."""
+        self._calendar.adopt(_calendar(self._config))
+        return tuple(s.year for s in self._calendar.operator_schedules)
+
+    @property
     def store(self) -> Store:
         """The node's store (once started)."""
         if self._store is None:

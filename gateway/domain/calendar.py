@@ -301,6 +301,15 @@ class WorkingDayCalendar:
         object.__setattr__(self, "operator_schedules", schedules)
         object.__setattr__(self, "_by_year", by_year)
 
+    def adopt(self, other: WorkingDayCalendar) -> None:
+        """Count with ``other``'s operator schedules from now on: an operator's holiday table
+        reloaded while the gateway serves (``SIGHUP``). The one change a calendar allows, so
+        that the handlers and services holding it need not be rebuilt; what was computed
+        before (deadlines logged with their statements) stays as it was. One reference is
+        swapped, so a computation sees the old table or the new one, never a mix."""
+        object.__setattr__(self, "_by_year", other._by_year)
+        object.__setattr__(self, "operator_schedules", other.operator_schedules)
+
     @classmethod
     def from_mapping(cls, table: Mapping[str, object] | Mapping[int, object]) -> WorkingDayCalendar:
         """Build a calendar from a parsed holiday table: ``{year: {"holidays": [...], ...}}``.

@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
@@ -287,6 +288,44 @@ def test_serve_with_a_config_file_env_and_flags(tmp_path: Path, cleanup: list[Se
     assert served.info["node credentials"] == str(dev.node_dir)
     assert served.info["store"] == f"sqlite://{tmp_path / 'state' / 'store.sqlite3'}"
     assert "operator credentials" not in served.info  # not a development node
+    assert _health(served.endpoint, dev.operator) == health_pb2.HealthCheckResponse.SERVING
+    assert served.stop() == 0
+
+
+def test_sighup_rereads_the_holiday_table(tmp_path: Path, cleanup: list[Served]) -> None:
+    """The yearly holiday schedule is installed without a restart; a broken one is refused."""
+    dev = ensure_dev_node(tmp_path / "dev")
+    table = tmp_path / "holidays.toml"
+    table.write_text('[2027]\nholidays = ["2027-01-01"]\n', encoding="utf-8")
+    config = GatewayConfig(
+        node_id=dev.node_id,
+        data_dir=tmp_path / "state",
+        credentials_dir=dev.node_dir,
+        listen=f"127.0.0.1:{_free_port()}",
+        metrics_listen=f"127.0.0.1:{_free_port()}",
+        holiday_table=table,
+    )
+    write_config(tmp_path / "creditlink.toml", config)
+    served = _serve(tmp_path, "--config", str(tmp_path / "creditlink.toml"))
+    cleanup.append(served)
+
+    def logged(message: str) -> list[dict[str, object]]:
+        found = [json.loads(line) for line in served.log_lines() if message in line]
+        return [entry for entry in found if entry.get("msg") == message]
+
+    table.write_text('[2027]\nholidays = ["2027-01-01", "2027-01-04"]\n', encoding="utf-8")
+    served.process.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while not logged("holiday table reloaded") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [e.get("years") for e in logged("holiday table reloaded")] == [[2027]]
+
+    table.write_text('[2027]\nholidays = ["not a date"]\n', encoding="utf-8")
+    served.process.send_signal(signal.SIGHUP)
+    while not logged("holiday table not reloaded") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (refused,) = logged("holiday table not reloaded")
+    assert f"holiday table {table}" in str(refused.get("error"))
     assert _health(served.endpoint, dev.operator) == health_pb2.HealthCheckResponse.SERVING
     assert served.stop() == 0
 

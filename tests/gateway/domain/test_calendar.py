@@ -403,3 +403,37 @@ def test_roll_forward_lands_on_the_next_working_day(cal: WorkingDayCalendar, day
         assert not cal.is_working_day(day)
         day += dt.timedelta(days=1)
     assert day == rolled
+
+
+def test_a_reloaded_table_is_adopted_by_whoever_holds_the_calendar(tmp_path: Path) -> None:
+    """``adopt`` (the gateway's SIGHUP reload): the same calendar object, the new table."""
+    from creditlink.gateway.bootstrap import ensure_dev_node
+    from creditlink.gateway.config import GatewayConfig
+    from creditlink.gateway.node import GatewayError, GatewayNode
+
+    table = tmp_path / "holidays.toml"
+    table.write_text('[2027]\nholidays = ["2027-01-01"]\n', encoding="utf-8")
+    dev = ensure_dev_node(tmp_path / "dev")
+    node = GatewayNode(
+        GatewayConfig(
+            node_id=dev.node_id,
+            data_dir=tmp_path / "state",
+            credentials_dir=dev.node_dir,
+            listen="127.0.0.1:0",
+            metrics_listen="127.0.0.1:0",
+            holiday_table=table,
+        ),
+        dev.node,
+    )
+    held = node.calendar  # as the handlers and services hold it
+    monday = dt.date(2027, 1, 4)
+    assert held.is_working_day(monday)
+    table.write_text('[2027]\nholidays = ["2027-01-01", "2027-01-04"]\n', encoding="utf-8")
+    assert node.reload_holiday_table() == (2027,)
+    assert not held.is_working_day(monday)
+    assert held.add_working_days(dt.date(2026, 12, 31), 1).date == dt.date(2027, 1, 5)
+    table.write_text('[2027]\nholidays = ["soon"]\n', encoding="utf-8")
+    with pytest.raises(GatewayError) as caught:
+        node.reload_holiday_table()
+    assert caught.value.reason == "HOLIDAY_TABLE_INVALID"
+    assert not held.is_working_day(monday)  # the table in use is kept
