@@ -105,6 +105,7 @@ def _read_raw(target: str, operator_dir: str) -> dict[str, Any]:
     import grpc
 
     from creditlink.sdk.client import DEFAULT_CHANNEL_OPTIONS
+    from creditlink.sdk.client._core import _SUBSCRIBE_PAGE as SUBSCRIBE_PAGE
     from creditlink.sdk.credentials import Credentials
     from creditlink.sdk.mirror import KINDS
     from creditlink.v1 import exchange_service_pb2
@@ -115,12 +116,18 @@ def _read_raw(target: str, operator_dir: str) -> dict[str, Any]:
     with grpc.secure_channel(target, creds.channel_credentials(), options=options) as channel:
         stub = ExchangeServiceStub(channel)
         stub.GetCheckpoint(exchange_service_pb2.GetCheckpointRequest())  # TLS handshake
-        request = exchange_service_pb2.SubscribeRequest(cursor=0, kinds=KINDS, stop_at_head=True)
+        # Pages of entries, as many per response as the SDK asks for: the same stream the
+        # verified readers get, read without verifying anything.
+        request = exchange_service_pb2.SubscribeRequest(
+            cursor=0, kinds=KINDS, stop_at_head=True, max_entries_per_response=SUBSCRIBE_PAGE
+        )
         started = time.perf_counter()
         count = 0
         for response in stub.Subscribe(request):
             if response.HasField("entry"):
                 count += 1
+            elif response.HasField("entries"):
+                count += len(response.entries.entries)
         seconds = time.perf_counter() - started
     return {"entries": count, "seconds": seconds}
 

@@ -19,18 +19,15 @@ they were stored). This module turns both into what the contract returns:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Final
 
-import protovalidate
 from google.protobuf import timestamp_pb2
-from google.protobuf.message import Message
 
 from creditlink.gateway.auth import Permissions
 from creditlink.gateway.domain.projection import Logged
 from creditlink.gateway.ledger import Ledger
+from creditlink.gateway.services._common import check_request
 from creditlink.gateway.services.exchange import EntryBuilder
 from creditlink.gateway.store.base import FeedEntry, LogHead, Store
-from creditlink.sdk.errors import FieldViolation, InvalidArgument
 from creditlink.sdk.tlog import HASH_SIZE, Frontier, root_from_inclusion_proof
 from creditlink.sdk.trust import TrustBundle
 from creditlink.v1 import envelope_pb2, log_pb2, statement_pb2
@@ -43,30 +40,6 @@ __all__ = [
     "latest_checkpoint",
     "readable",
 ]
-
-_MAX_VIOLATIONS: Final = 32
-
-
-def check_request(request: Message) -> None:
-    """Refuse a request that violates its contract constraints (``CONSTRAINT_VIOLATION``)."""
-    violations = protovalidate.collect_violations(request)
-    if violations:
-        raise InvalidArgument(
-            f"the request violates {len(violations)} contract constraint(s)",
-            reason="CONSTRAINT_VIOLATION",
-            field_violations=tuple(
-                FieldViolation(_path(v.proto), v.proto.message)
-                for v in violations[:_MAX_VIOLATIONS]
-            ),
-        )
-
-
-def _path(violation: Any) -> str:
-    # Message-level (CEL) rules name no field: the rule id says which rule failed.
-    where = violation.field
-    if where is not None and where.elements:
-        return ".".join(e.field_name for e in where.elements)
-    return str(violation.rule_id)
 
 
 def feed_statement(entry: FeedEntry) -> statement_pb2.Statement:

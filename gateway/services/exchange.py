@@ -46,7 +46,7 @@ from google.protobuf import duration_pb2, timestamp_pb2
 from creditlink.gateway.auth import STATEMENT_KINDS, PeerIdentity, Permissions, peer_identity
 from creditlink.gateway.intake import Intake, RejectedBatch
 from creditlink.gateway.ledger import Ledger, Submission
-from creditlink.gateway.services._common import check_request_id, require_field
+from creditlink.gateway.services._common import check_request, check_request_id, require_field
 from creditlink.gateway.services.pipeline import SubmitPipeline
 from creditlink.gateway.store.base import EntryRow, LogHead, Store, StoreUnavailable
 from creditlink.gateway.workers import InlineIntake, IntakeRunner
@@ -114,6 +114,12 @@ class _Checking:
 class _Credits:
     granted: int
     received: int = 0
+
+
+#: Most entries in one ``SubscribeResponse.entries`` page (``EntryPage.entries`` max_items).
+_MAX_PAGE_ENTRIES: Final = 1000
+#: A page is sent once its entries reach this many bytes, whatever their number.
+_MAX_PAGE_BYTES: Final = 1 << 20
 
 
 def _text(message: str) -> str:
@@ -566,12 +572,16 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
     ) -> AsyncIterator[exchange_service_pb2.SubscribeResponse]:
         """Entries in log order from ``request.cursor``; live unless ``stop_at_head``."""
         trust, peer = self._peer(context)
+        check_request(request)
         reads = Permissions(trust, peer)
         kinds = self._subscribed_kinds(request.kinds, reads)
         # The store filters by kind; every kind at all needs no filter (a plain range scan).
         wanted = None if kinds >= STATEMENT_KINDS else kinds
         builder = EntryBuilder(self._store)
         cursor = request.cursor
+        # A page holds at most as many entries as the caller allows (and the contract's 1,000)
+        # and about 1 MiB, far below any message size limit.
+        per_response = min(request.max_entries_per_response, _MAX_PAGE_ENTRIES)
         sent_any = False
         quiet_since = time.monotonic()
         while True:
@@ -583,8 +593,19 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
                     reason="CURSOR_BEYOND_LOG",
                 )
             if cursor < head.size:
-                async for entry in self._entries(builder, cursor, head.size, wanted, reads):
-                    yield exchange_service_pb2.SubscribeResponse(entry=entry)
+                if per_response <= 1:
+                    async for entry in self._entries(builder, cursor, head.size, wanted, reads):
+                        yield exchange_service_pb2.SubscribeResponse(entry=entry)
+                else:
+                    page, size = exchange_service_pb2.EntryPage(), 0
+                    async for entry in self._entries(builder, cursor, head.size, wanted, reads):
+                        page.entries.append(entry)
+                        size += entry.ByteSize()
+                        if len(page.entries) >= per_response or size >= _MAX_PAGE_BYTES:
+                            yield exchange_service_pb2.SubscribeResponse(entries=page)
+                            page, size = exchange_service_pb2.EntryPage(), 0
+                    if page.entries:
+                        yield exchange_service_pb2.SubscribeResponse(entries=page)
                 # Every catch-up ends with a progress message: it moves the cursor past
                 # entries filtered out at the end, and its checkpoint covers everything just
                 # delivered, so the subscriber can check inclusion right away.

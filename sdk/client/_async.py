@@ -1111,6 +1111,9 @@ class AsyncSubscription(AsyncIterator[Entry]):
         # Asking for the next entry acknowledges the one handed out before.
         self._acked = state.cursor
         self._save(force=False)
+        pending = state.next_entry()  # the rest of a page, before reading on
+        if pending is not None:
+            return pending
         while True:
             if self._call is None:
                 self._call = self._client._exchange.Subscribe(state.request())

@@ -320,6 +320,8 @@ _RECIPIENT_OVERHEAD: Final = 256  # one wrapped key and its header entry
 #: Resends of one batch the gateway refused as retryable (push-back) before giving up.
 _MAX_BATCH_ATTEMPTS: Final = 8
 _MAX_PUSHBACK_WAIT: Final = 30.0
+#: Entries per ``Subscribe`` response the clients ask for while catching up.
+_SUBSCRIBE_PAGE: Final = 256
 
 
 def _now(clock: Callable[[], datetime]) -> datetime:
@@ -1367,6 +1369,8 @@ class SubscriptionState:
         self._cursor = cursor
         #: The latest verified checkpoint the gateway sent with a progress message.
         self.checkpoint: Checkpoint | None = None
+        # Verified entries of the last page, not handed out yet.
+        self._pending: collections.deque[Entry] = collections.deque()
 
     @property
     def cursor(self) -> int:
@@ -1374,25 +1378,63 @@ class SubscriptionState:
         return self._cursor
 
     def request(self) -> exchange_service_pb2.SubscribeRequest:
-        """The request that (re)starts the stream at the cursor."""
+        """The request that (re)starts the stream at the cursor (asking for pages of entries
+        while catching up: one message per entry costs more than verifying it)."""
         return exchange_service_pb2.SubscribeRequest(
-            cursor=self._cursor, kinds=self.kinds, stop_at_head=not self.follow
+            cursor=self._cursor,
+            kinds=self.kinds,
+            stop_at_head=not self.follow,
+            max_entries_per_response=_SUBSCRIBE_PAGE,
         )
 
+    def next_entry(self) -> Entry | None:
+        """The next verified entry of the last page not handed out yet (it counts as delivered:
+        the cursor moves past it), or ``None``. Transports take these before reading on, so a
+        progress message never moves the cursor past an entry not yet handed out."""
+        if not self._pending:
+            return None
+        entry = self._pending.popleft()
+        self._cursor = entry.leaf_index + 1
+        return entry
+
+    def _verified(self, pb: log_pb2.LogEntry) -> Entry | None:
+        if pb.leaf_index < self._cursor:
+            return None  # delivered before the stream was resumed
+        entry = self._core.verify_entry(pb)
+        if self.kinds and entry.kind not in self.kinds:
+            raise VerificationError(
+                f"the gateway sent a {entry.kind!r} entry to a subscription of {self.kinds}",
+                reason="UNEXPECTED_KIND",
+            )
+        return entry
+
     def on_response(self, response: exchange_service_pb2.SubscribeResponse) -> Entry | None:
-        """Take one response; the verified entry to deliver, or ``None`` (progress, a repeat)."""
+        """Take one response; the verified entry to deliver, or ``None`` (progress, a repeat).
+
+        A page is verified whole before its first entry is delivered, and must run in
+        increasing leaf order; its other entries wait in :meth:`next_entry`.
+        """
         which = response.WhichOneof("event")
         if which == "entry":
-            if response.entry.leaf_index < self._cursor:
-                return None  # delivered before the stream was resumed
-            entry = self._core.verify_entry(response.entry)
-            if self.kinds and entry.kind not in self.kinds:
-                raise VerificationError(
-                    f"the gateway sent a {entry.kind!r} entry to a subscription of {self.kinds}",
-                    reason="UNEXPECTED_KIND",
-                )
-            self._cursor = entry.leaf_index + 1
+            entry = self._verified(response.entry)
+            if entry is not None:
+                self._cursor = entry.leaf_index + 1
             return entry
+        if which == "entries":
+            if self._pending:
+                raise RuntimeError("the previous page was not handed out (call next_entry)")
+            last = -1
+            for pb in response.entries.entries:
+                if pb.leaf_index <= last:
+                    raise VerificationError(
+                        "a page of entries is not in increasing leaf order",
+                        reason="MALFORMED_RESPONSE",
+                    )
+                last = pb.leaf_index
+                entry = self._verified(pb)
+                if entry is not None:
+                    self._pending.append(entry)
+            return self.next_entry()
         if which == "progress":
             progress = response.progress
             checkpoint = self._core.verify_checkpoint(progress.checkpoint)

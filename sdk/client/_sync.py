@@ -1175,6 +1175,9 @@ class Subscription(Iterator[Entry]):
         # Asking for the next entry acknowledges the one handed out before.
         self._acked = self._state.cursor
         self._save(force=False)
+        pending = self._state.next_entry()  # the rest of a page, before reading on
+        if pending is not None:
+            return pending
         while True:
             if self._responses is None:
                 self._connect()

@@ -29,7 +29,7 @@ from creditlink.v1 import statement_pb2 as creditlink_dot_v1_dot_statement__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$creditlink/v1/exchange_service.proto\x12\rcreditlink.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1c\x63reditlink/v1/envelope.proto\x1a\x17\x63reditlink/v1/log.proto\x1a\x1d\x63reditlink/v1/statement.proto\x1a\x1egoogle/protobuf/duration.proto\"\xba\x01\n\rSubmitRequest\x12r\n\nrequest_id\x18\x01 \x01(\tB^\xbaH[rY2W^([0-9A-HJKMNP-TV-Z]{26}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$\x12\x35\n\x06sealed\x18\x02 \x01(\x0b\x32\x1d.creditlink.v1.SealedEnvelopeB\x06\xbaH\x03\xc8\x01\x01\"B\n\x0eSubmitResponse\x12\x30\n\x07receipt\x18\x01 \x01(\x0b\x32\x17.creditlink.v1.EnvelopeB\x06\xbaH\x03\xc8\x01\x01\"\xe1\x01\n\x13SubmitStreamRequest\x12\x19\n\x08sequence\x18\x01 \x01(\x04\x42\x07\xbaH\x04\x32\x02(\x01\x12r\n\nrequest_id\x18\x02 \x01(\tB^\xbaH[rY2W^([0-9A-HJKMNP-TV-Z]{26}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$\x12;\n\x0csealed_batch\x18\x03 \x01(\x0b\x32\x1d.creditlink.v1.SealedEnvelopeB\x06\xbaH\x03\xc8\x01\x01\"P\n\x0b\x46lowControl\x12\x0f\n\x07\x63redits\x18\x01 \x01(\r\x12\x17\n\x0fmax_batch_items\x18\x02 \x01(\r\x12\x17\n\x0fmax_batch_bytes\x18\x03 \x01(\x04\"\xee\x01\n\x0e\x42\x61tchRejection\x12,\n\x06reason\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18@2\x11^[A-Z][A-Z0-9_]*$\x12\x19\n\x07message\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\x37\n\x05items\x18\x03 \x03(\x0b\x32\x1c.creditlink.v1.ItemRejectionB\n\xbaH\x07\x92\x01\x04\x10\xa0\x8d\x06\x12\x11\n\tretryable\x18\x04 \x01(\x08\x12.\n\x0bretry_after\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x17\n\x04\x63ode\x18\x06 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x10(\x00\"\xa5\x01\n\x0b\x42\x61tchResult\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12*\n\x07receipt\x18\x03 \x01(\x0b\x32\x17.creditlink.v1.EnvelopeH\x00\x12\x32\n\trejection\x18\x04 \x01(\x0b\x32\x1d.creditlink.v1.BatchRejectionH\x00\x42\x10\n\x07outcome\x12\x05\xbaH\x02\x08\x01\"\x88\x01\n\x14SubmitStreamResponse\x12\x32\n\x0c\x66low_control\x18\x01 \x01(\x0b\x32\x1a.creditlink.v1.FlowControlH\x00\x12,\n\x06result\x18\x02 \x01(\x0b\x32\x1a.creditlink.v1.BatchResultH\x00\x42\x0e\n\x05\x65vent\x12\x05\xbaH\x02\x08\x01\"m\n\x10SubscribeRequest\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\x04\x12\x33\n\x05kinds\x18\x02 \x03(\tB$\xbaH!\x92\x01\x1e\x10 \x18\x01\"\x18r\x16\x18@2\x12^[a-z]+(-[a-z]+)*$\x12\x14\n\x0cstop_at_head\x18\x03 \x01(\x08\"]\n\x11SubscribeProgress\x12\x13\n\x0bnext_cursor\x18\x01 \x01(\x04\x12\x33\n\ncheckpoint\x18\x02 \x01(\x0b\x32\x1f.creditlink.v1.SignedCheckpoint\"\x83\x01\n\x11SubscribeResponse\x12(\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x17.creditlink.v1.LogEntryH\x00\x12\x34\n\x08progress\x18\x02 \x01(\x0b\x32 .creditlink.v1.SubscribeProgressH\x00\x42\x0e\n\x05\x65vent\x12\x05\xbaH\x02\x08\x01\"\x16\n\x14GetCheckpointRequest\"T\n\x15GetCheckpointResponse\x12;\n\ncheckpoint\x18\x01 \x01(\x0b\x32\x1f.creditlink.v1.SignedCheckpointB\x06\xbaH\x03\xc8\x01\x01\"s\n\x18GetInclusionProofRequest\x12\x14\n\nleaf_index\x18\x01 \x01(\x04H\x00\x12\x1f\n\nmessage_id\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@H\x00\x12\x11\n\ttree_size\x18\x03 \x01(\x04\x42\r\n\x04leaf\x12\x05\xbaH\x02\x08\x01\"\xbe\x01\n\x19GetInclusionProofResponse\x12.\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x17.creditlink.v1.LogEntryB\x06\xbaH\x03\xc8\x01\x01\x12\x34\n\x05proof\x18\x02 \x01(\x0b\x32\x1d.creditlink.v1.InclusionProofB\x06\xbaH\x03\xc8\x01\x01\x12;\n\ncheckpoint\x18\x03 \x01(\x0b\x32\x1f.creditlink.v1.SignedCheckpointB\x06\xbaH\x03\xc8\x01\x01\"I\n\x1aGetConsistencyProofRequest\x12\x1a\n\tfrom_size\x18\x01 \x01(\x04\x42\x07\xbaH\x04\x32\x02(\x01\x12\x0f\n\x07to_size\x18\x02 \x01(\x04\"\x92\x01\n\x1bGetConsistencyProofResponse\x12\x36\n\x05proof\x18\x01 \x01(\x0b\x32\x1f.creditlink.v1.ConsistencyProofB\x06\xbaH\x03\xc8\x01\x01\x12;\n\ncheckpoint\x18\x02 \x01(\x0b\x32\x1f.creditlink.v1.SignedCheckpointB\x06\xbaH\x03\xc8\x01\x01\"2\n\x11GetReceiptRequest\x12\x1d\n\nmessage_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\"Z\n\x12GetReceiptResponse\x12\x30\n\x07receipt\x18\x01 \x01(\x0b\x32\x17.creditlink.v1.EnvelopeB\x06\xbaH\x03\xc8\x01\x01\x12\x12\n\nleaf_index\x18\x02 \x01(\x04\x32\x8c\x05\n\x0f\x45xchangeService\x12\x45\n\x06Submit\x12\x1c.creditlink.v1.SubmitRequest\x1a\x1d.creditlink.v1.SubmitResponse\x12[\n\x0cSubmitStream\x12\".creditlink.v1.SubmitStreamRequest\x1a#.creditlink.v1.SubmitStreamResponse(\x01\x30\x01\x12P\n\tSubscribe\x12\x1f.creditlink.v1.SubscribeRequest\x1a .creditlink.v1.SubscribeResponse0\x01\x12Z\n\rGetCheckpoint\x12#.creditlink.v1.GetCheckpointRequest\x1a$.creditlink.v1.GetCheckpointResponse\x12\x66\n\x11GetInclusionProof\x12\'.creditlink.v1.GetInclusionProofRequest\x1a(.creditlink.v1.GetInclusionProofResponse\x12l\n\x13GetConsistencyProof\x12).creditlink.v1.GetConsistencyProofRequest\x1a*.creditlink.v1.GetConsistencyProofResponse\x12Q\n\nGetReceipt\x12 .creditlink.v1.GetReceiptRequest\x1a!.creditlink.v1.GetReceiptResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$creditlink/v1/exchange_service.proto\x12\rcreditlink.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1c\x63reditlink/v1/envelope.proto\x1a\x17\x63reditlink/v1/log.proto\x1a\x1d\x63reditlink/v1/statement.proto\x1a\x1egoogle/protobuf/duration.proto\"\xba\x01\n\rSubmitRequest\x12r\n\nrequest_id\x18\x01 \x01(\tB^\xbaH[rY2W^([0-9A-HJKMNP-TV-Z]{26}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$\x12\x35\n\x06sealed\x18\x02 \x01(\x0b\x32\x1d.creditlink.v1.SealedEnvelopeB\x06\xbaH\x03\xc8\x01\x01\"B\n\x0eSubmitResponse\x12\x30\n\x07receipt\x18\x01 \x01(\x0b\x32\x17.creditlink.v1.EnvelopeB\x06\xbaH\x03\xc8\x01\x01\"\xe1\x01\n\x13SubmitStreamRequest\x12\x19\n\x08sequence\x18\x01 \x01(\x04\x42\x07\xbaH\x04\x32\x02(\x01\x12r\n\nrequest_id\x18\x02 \x01(\tB^\xbaH[rY2W^([0-9A-HJKMNP-TV-Z]{26}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$\x12;\n\x0csealed_batch\x18\x03 \x01(\x0b\x32\x1d.creditlink.v1.SealedEnvelopeB\x06\xbaH\x03\xc8\x01\x01\"P\n\x0b\x46lowControl\x12\x0f\n\x07\x63redits\x18\x01 \x01(\r\x12\x17\n\x0fmax_batch_items\x18\x02 \x01(\r\x12\x17\n\x0fmax_batch_bytes\x18\x03 \x01(\x04\"\xee\x01\n\x0e\x42\x61tchRejection\x12,\n\x06reason\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18@2\x11^[A-Z][A-Z0-9_]*$\x12\x19\n\x07message\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\x37\n\x05items\x18\x03 \x03(\x0b\x32\x1c.creditlink.v1.ItemRejectionB\n\xbaH\x07\x92\x01\x04\x10\xa0\x8d\x06\x12\x11\n\tretryable\x18\x04 \x01(\x08\x12.\n\x0bretry_after\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x17\n\x04\x63ode\x18\x06 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x10(\x00\"\xa5\x01\n\x0b\x42\x61tchResult\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12*\n\x07receipt\x18\x03 \x01(\x0b\x32\x17.creditlink.v1.EnvelopeH\x00\x12\x32\n\trejection\x18\x04 \x01(\x0b\x32\x1d.creditlink.v1.BatchRejectionH\x00\x42\x10\n\x07outcome\x12\x05\xbaH\x02\x08\x01\"\x88\x01\n\x14SubmitStreamResponse\x12\x32\n\x0c\x66low_control\x18\x01 \x01(\x0b\x32\x1a.creditlink.v1.FlowControlH\x00\x12,\n\x06result\x18\x02 \x01(\x0b\x32\x1a.creditlink.v1.BatchResultH\x00\x42\x0e\n\x05\x65vent\x12\x05\xbaH\x02\x08\x01\"\x99\x01\n\x10SubscribeRequest\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\x04\x12\x33\n\x05kinds\x18\x02 \x03(\tB$\xbaH!\x92\x01\x1e\x10 \x18\x01\"\x18r\x16\x18@2\x12^[a-z]+(-[a-z]+)*$\x12\x14\n\x0cstop_at_head\x18\x03 \x01(\x08\x12*\n\x18max_entries_per_response\x18\x04 \x01(\rB\x08\xbaH\x05*\x03\x18\xe8\x07\"B\n\tEntryPage\x12\x35\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x17.creditlink.v1.LogEntryB\x0b\xbaH\x08\x92\x01\x05\x08\x01\x10\xe8\x07\"]\n\x11SubscribeProgress\x12\x13\n\x0bnext_cursor\x18\x01 \x01(\x04\x12\x33\n\ncheckpoint\x18\x02 \x01(\x0b\x32\x1f.creditlink.v1.SignedCheckpoint\"\xb0\x01\n\x11SubscribeResponse\x12(\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x17.creditlink.v1.LogEntryH\x00\x12\x34\n\x08progress\x18\x02 \x01(\x0b\x32 .creditlink.v1.SubscribeProgressH\x00\x12+\n\x07\x65ntries\x18\x03 \x01(\x0b\x32\x18.creditlink.v1.EntryPageH\x00\x42\x0e\n\x05\x65vent\x12\x05\xbaH\x02\x08\x01\"\x16\n\x14GetCheckpointRequest\"T\n\x15GetCheckpointResponse\x12;\n\ncheckpoint\x18\x01 \x01(\x0b\x32\x1f.creditlink.v1.SignedCheckpointB\x06\xbaH\x03\xc8\x01\x01\"s\n\x18GetInclusionProofRequest\x12\x14\n\nleaf_index\x18\x01 \x01(\x04H\x00\x12\x1f\n\nmessage_id\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@H\x00\x12\x11\n\ttree_size\x18\x03 \x01(\x04\x42\r\n\x04leaf\x12\x05\xbaH\x02\x08\x01\"\xbe\x01\n\x19GetInclusionProofResponse\x12.\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x17.creditlink.v1.LogEntryB\x06\xbaH\x03\xc8\x01\x01\x12\x34\n\x05proof\x18\x02 \x01(\x0b\x32\x1d.creditlink.v1.InclusionProofB\x06\xbaH\x03\xc8\x01\x01\x12;\n\ncheckpoint\x18\x03 \x01(\x0b\x32\x1f.creditlink.v1.SignedCheckpointB\x06\xbaH\x03\xc8\x01\x01\"I\n\x1aGetConsistencyProofRequest\x12\x1a\n\tfrom_size\x18\x01 \x01(\x04\x42\x07\xbaH\x04\x32\x02(\x01\x12\x0f\n\x07to_size\x18\x02 \x01(\x04\"\x92\x01\n\x1bGetConsistencyProofResponse\x12\x36\n\x05proof\x18\x01 \x01(\x0b\x32\x1f.creditlink.v1.ConsistencyProofB\x06\xbaH\x03\xc8\x01\x01\x12;\n\ncheckpoint\x18\x02 \x01(\x0b\x32\x1f.creditlink.v1.SignedCheckpointB\x06\xbaH\x03\xc8\x01\x01\"2\n\x11GetReceiptRequest\x12\x1d\n\nmessage_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\"Z\n\x12GetReceiptResponse\x12\x30\n\x07receipt\x18\x01 \x01(\x0b\x32\x17.creditlink.v1.EnvelopeB\x06\xbaH\x03\xc8\x01\x01\x12\x12\n\nleaf_index\x18\x02 \x01(\x04\x32\x8c\x05\n\x0f\x45xchangeService\x12\x45\n\x06Submit\x12\x1c.creditlink.v1.SubmitRequest\x1a\x1d.creditlink.v1.SubmitResponse\x12[\n\x0cSubmitStream\x12\".creditlink.v1.SubmitStreamRequest\x1a#.creditlink.v1.SubmitStreamResponse(\x01\x30\x01\x12P\n\tSubscribe\x12\x1f.creditlink.v1.SubscribeRequest\x1a .creditlink.v1.SubscribeResponse0\x01\x12Z\n\rGetCheckpoint\x12#.creditlink.v1.GetCheckpointRequest\x1a$.creditlink.v1.GetCheckpointResponse\x12\x66\n\x11GetInclusionProof\x12\'.creditlink.v1.GetInclusionProofRequest\x1a(.creditlink.v1.GetInclusionProofResponse\x12l\n\x13GetConsistencyProof\x12).creditlink.v1.GetConsistencyProofRequest\x1a*.creditlink.v1.GetConsistencyProofResponse\x12Q\n\nGetReceipt\x12 .creditlink.v1.GetReceiptRequest\x1a!.creditlink.v1.GetReceiptResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -62,6 +62,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUBMITSTREAMRESPONSE'].oneofs_by_name['event']._serialized_options = b'\272H\002\010\001'
   _globals['_SUBSCRIBEREQUEST'].fields_by_name['kinds']._loaded_options = None
   _globals['_SUBSCRIBEREQUEST'].fields_by_name['kinds']._serialized_options = b'\272H!\222\001\036\020 \030\001\"\030r\026\030@2\022^[a-z]+(-[a-z]+)*$'
+  _globals['_SUBSCRIBEREQUEST'].fields_by_name['max_entries_per_response']._loaded_options = None
+  _globals['_SUBSCRIBEREQUEST'].fields_by_name['max_entries_per_response']._serialized_options = b'\272H\005*\003\030\350\007'
+  _globals['_ENTRYPAGE'].fields_by_name['entries']._loaded_options = None
+  _globals['_ENTRYPAGE'].fields_by_name['entries']._serialized_options = b'\272H\010\222\001\005\010\001\020\350\007'
   _globals['_SUBSCRIBERESPONSE'].oneofs_by_name['event']._loaded_options = None
   _globals['_SUBSCRIBERESPONSE'].oneofs_by_name['event']._serialized_options = b'\272H\002\010\001'
   _globals['_GETCHECKPOINTRESPONSE'].fields_by_name['checkpoint']._loaded_options = None
@@ -100,28 +104,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BATCHRESULT']._serialized_end=1176
   _globals['_SUBMITSTREAMRESPONSE']._serialized_start=1179
   _globals['_SUBMITSTREAMRESPONSE']._serialized_end=1315
-  _globals['_SUBSCRIBEREQUEST']._serialized_start=1317
-  _globals['_SUBSCRIBEREQUEST']._serialized_end=1426
-  _globals['_SUBSCRIBEPROGRESS']._serialized_start=1428
-  _globals['_SUBSCRIBEPROGRESS']._serialized_end=1521
-  _globals['_SUBSCRIBERESPONSE']._serialized_start=1524
-  _globals['_SUBSCRIBERESPONSE']._serialized_end=1655
-  _globals['_GETCHECKPOINTREQUEST']._serialized_start=1657
-  _globals['_GETCHECKPOINTREQUEST']._serialized_end=1679
-  _globals['_GETCHECKPOINTRESPONSE']._serialized_start=1681
-  _globals['_GETCHECKPOINTRESPONSE']._serialized_end=1765
-  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_start=1767
-  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_end=1882
-  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_start=1885
-  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_end=2075
-  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_start=2077
-  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_end=2150
-  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_start=2153
-  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_end=2299
-  _globals['_GETRECEIPTREQUEST']._serialized_start=2301
-  _globals['_GETRECEIPTREQUEST']._serialized_end=2351
-  _globals['_GETRECEIPTRESPONSE']._serialized_start=2353
-  _globals['_GETRECEIPTRESPONSE']._serialized_end=2443
-  _globals['_EXCHANGESERVICE']._serialized_start=2446
-  _globals['_EXCHANGESERVICE']._serialized_end=3098
+  _globals['_SUBSCRIBEREQUEST']._serialized_start=1318
+  _globals['_SUBSCRIBEREQUEST']._serialized_end=1471
+  _globals['_ENTRYPAGE']._serialized_start=1473
+  _globals['_ENTRYPAGE']._serialized_end=1539
+  _globals['_SUBSCRIBEPROGRESS']._serialized_start=1541
+  _globals['_SUBSCRIBEPROGRESS']._serialized_end=1634
+  _globals['_SUBSCRIBERESPONSE']._serialized_start=1637
+  _globals['_SUBSCRIBERESPONSE']._serialized_end=1813
+  _globals['_GETCHECKPOINTREQUEST']._serialized_start=1815
+  _globals['_GETCHECKPOINTREQUEST']._serialized_end=1837
+  _globals['_GETCHECKPOINTRESPONSE']._serialized_start=1839
+  _globals['_GETCHECKPOINTRESPONSE']._serialized_end=1923
+  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_start=1925
+  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_end=2040
+  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_start=2043
+  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_end=2233
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_start=2235
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_end=2308
+  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_start=2311
+  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_end=2457
+  _globals['_GETRECEIPTREQUEST']._serialized_start=2459
+  _globals['_GETRECEIPTREQUEST']._serialized_end=2509
+  _globals['_GETRECEIPTRESPONSE']._serialized_start=2511
+  _globals['_GETRECEIPTRESPONSE']._serialized_end=2601
+  _globals['_EXCHANGESERVICE']._serialized_start=2604
+  _globals['_EXCHANGESERVICE']._serialized_end=3256
 # @@protoc_insertion_point(module_scope)

@@ -294,6 +294,7 @@ class SubscribeRequest(_message.Message):
     CURSOR_FIELD_NUMBER: _builtins.int
     KINDS_FIELD_NUMBER: _builtins.int
     STOP_AT_HEAD_FIELD_NUMBER: _builtins.int
+    MAX_ENTRIES_PER_RESPONSE_FIELD_NUMBER: _builtins.int
     cursor: _builtins.int
     """Leaf index to start from (inclusive): 0 for the beginning of the log, else the
     `next_cursor` of the last entry or progress message received.
@@ -301,6 +302,12 @@ class SubscribeRequest(_message.Message):
     stop_at_head: _builtins.bool
     """When true, the stream ends once it reaches the log's current size instead of waiting for
     new entries.
+    """
+    max_entries_per_response: _builtins.int
+    """Most entries the gateway may put in one response (`SubscribeResponse.entries`) while the
+    subscriber catches up; 0 or 1 for one entry per response (`SubscribeResponse.entry`), as
+    before this field. Pages save the per-message cost of a long catch-up; live entries may
+    still come one per response.
     """
     @_builtins.property
     def kinds(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -314,14 +321,41 @@ class SubscribeRequest(_message.Message):
         cursor: _builtins.int = ...,
         kinds: _abc.Iterable[_builtins.str] | None = ...,
         stop_at_head: _builtins.bool = ...,
+        max_entries_per_response: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursor", b"cursor", "kinds", b"kinds", "stop_at_head", b"stop_at_head"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursor", b"cursor", "kinds", b"kinds", "max_entries_per_response", b"max_entries_per_response", "stop_at_head", b"stop_at_head"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SubscribeRequest: _TypeAlias = SubscribeRequest  # noqa: Y015
+
+@_typing.final
+class EntryPage(_message.Message):
+    """Consecutive entries of a subscription (in log order, possibly with gaps for entries the
+    subscriber does not receive), sent as one response.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[_log_pb2.LogEntry]:
+        """The entries, in increasing `leaf_index`; at most the request's `max_entries_per_response`."""
+
+    def __init__(
+        self,
+        *,
+        entries: _abc.Iterable[_log_pb2.LogEntry] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EntryPage: _TypeAlias = EntryPage  # noqa: Y015
 
 @_typing.final
 class SubscribeProgress(_message.Message):
@@ -359,6 +393,7 @@ class SubscribeResponse(_message.Message):
 
     ENTRY_FIELD_NUMBER: _builtins.int
     PROGRESS_FIELD_NUMBER: _builtins.int
+    ENTRIES_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def entry(self) -> _log_pb2.LogEntry:
         """The next entry the caller may read; resume from `entry.leaf_index + 1`."""
@@ -369,17 +404,24 @@ class SubscribeResponse(_message.Message):
         entries were filtered out.
         """
 
+    @_builtins.property
+    def entries(self) -> Global___EntryPage:
+        """Several entries, for a request with `max_entries_per_response` above 1; resume from the
+        last one's `leaf_index + 1`.
+        """
+
     def __init__(
         self,
         *,
         entry: _log_pb2.LogEntry | None = ...,
         progress: Global___SubscribeProgress | None = ...,
+        entries: Global___EntryPage | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry", "event", b"event", "progress", b"progress"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "entry", b"entry", "event", b"event", "progress", b"progress"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry", "event", b"event", "progress", b"progress"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "entry", b"entry", "event", b"event", "progress", b"progress"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["entry", "progress"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["entry", "progress", "entries"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 

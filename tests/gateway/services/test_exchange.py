@@ -671,6 +671,34 @@ async def test_subscribe_resumes_from_a_middle_cursor(
     assert progress[-1].next_cursor == CORPUS_SIZE
 
 
+async def test_a_subscriber_may_take_entries_in_pages(
+    gateway: Gateway, zj: ExchangeServiceStub, corpus: list[Submission]
+) -> None:
+    await load(gateway, corpus)
+    single, _ = await collect(zj, pb.SubscribeRequest(cursor=3, stop_at_head=True))
+    pages: list[list[log_pb2.LogEntry]] = []
+    request = pb.SubscribeRequest(cursor=3, stop_at_head=True, max_entries_per_response=10)
+    last: pb.SubscribeResponse | None = None
+    async for message in zj.Subscribe(request):
+        assert message.WhichOneof("event") in ("entries", "progress")
+        if message.HasField("entries"):
+            pages.append(list(message.entries.entries))
+        last = message
+    # Pages of at most 10, the same entries in the same order, then the progress message.
+    assert [len(page) for page in pages] == [10, 10, 10, 4]
+    assert [e for page in pages for e in page] == single
+    assert last is not None
+    assert last.progress.next_cursor == CORPUS_SIZE
+    # A request above the contract's 1,000 is refused.
+    error = await expect_error(
+        collect(zj, pb.SubscribeRequest(max_entries_per_response=1001, stop_at_head=True))
+    )
+    assert (error.code().name, error_info(error).reason) == (
+        "INVALID_ARGUMENT",
+        "CONSTRAINT_VIOLATION",
+    )
+
+
 async def test_filtered_kinds_are_covered_by_progress(
     gateway: Gateway, zj: ExchangeServiceStub, corpus: list[Submission]
 ) -> None:

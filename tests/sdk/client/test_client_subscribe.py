@@ -12,13 +12,18 @@ import threading
 import time
 from pathlib import Path
 
+import grpc
+import pytest
 from sdk_client_support import RunningGateway, penalty_record
 
 from creditlink.gateway.bootstrap import DevNode
 from creditlink.sdk import AsyncClient, Client
 from creditlink.sdk.batch import BatchedEnvelope
-from creditlink.sdk.client import Entry, SQLiteCursorStore
+from creditlink.sdk.client import ClientCore, Entry, SQLiteCursorStore
 from creditlink.sdk.envelope import Envelope
+from creditlink.sdk.errors import VerificationError
+from creditlink.v1 import exchange_service_pb2 as pb
+from creditlink.v1 import exchange_service_pb2_grpc
 
 
 def load_log(client: Client, batched: int, singles: int) -> list[str]:
@@ -142,3 +147,36 @@ async def test_the_async_subscription_resumes_after_a_gateway_restart(
         assert store.load(subscription.key) == 37
         assert subscription.key == f"{dev.node_id}:record"
     store.close()
+
+
+def test_pages_of_entries_are_handed_out_one_by_one_and_checked_whole(
+    client: Client, dev: DevNode, gateway: RunningGateway
+) -> None:
+    """The client asks for pages while catching up; a page is verified before its first entry
+    is handed out, out of order it is refused, and entries before the cursor are skipped."""
+    list(client.submit_records([penalty_record() for _ in range(30)], batch_size=30))
+    assert [e.leaf_index for e in client.subscribe(["record"], follow=False)] == list(range(30))
+
+    creds = client.credentials
+    with grpc.secure_channel(gateway.listen, creds.channel_credentials()) as channel:
+        stub = exchange_service_pb2_grpc.ExchangeServiceStub(channel)
+        request = pb.SubscribeRequest(stop_at_head=True, max_entries_per_response=8)
+        pages = [m for m in stub.Subscribe(request) if m.HasField("entries")]
+    assert [len(m.entries.entries) for m in pages] == [8, 8, 8, 6]
+    core = ClientCore(credentials=creds, target=gateway.listen, gateway=dev.node_id)
+
+    state = core.subscription(["record"], cursor=3, follow=False)
+    first = state.on_response(pages[0])  # leaves 0-7: 0-2 were delivered before
+    assert first is not None
+    assert first.leaf_index == 3
+    assert state.cursor == 4  # only what was handed out counts
+    rest = [state.next_entry() for _ in range(4)]
+    assert [e.leaf_index for e in rest if e is not None] == [4, 5, 6, 7]
+    assert state.next_entry() is None
+    assert state.cursor == 8
+
+    shuffled = pb.SubscribeResponse()
+    shuffled.entries.entries.extend(reversed(pages[1].entries.entries))
+    with pytest.raises(VerificationError) as caught:
+        core.subscription(["record"], cursor=0, follow=False).on_response(shuffled)
+    assert caught.value.reason == "MALFORMED_RESPONSE"
