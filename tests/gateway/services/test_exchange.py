@@ -674,6 +674,7 @@ async def test_subscribe_resumes_from_a_middle_cursor(
 async def test_a_subscriber_may_take_entries_in_pages(
     gateway: Gateway, zj: ExchangeServiceStub, corpus: list[Submission]
 ) -> None:
+    """CXP-API-012: pages only when asked for, at most the size asked, in leaf order."""
     await load(gateway, corpus)
     single, _ = await collect(zj, pb.SubscribeRequest(cursor=3, stop_at_head=True))
     pages: list[list[log_pb2.LogEntry]] = []

@@ -152,8 +152,9 @@ async def test_the_async_subscription_resumes_after_a_gateway_restart(
 def test_pages_of_entries_are_handed_out_one_by_one_and_checked_whole(
     client: Client, dev: DevNode, gateway: RunningGateway
 ) -> None:
-    """The client asks for pages while catching up; a page is verified before its first entry
-    is handed out, out of order it is refused, and entries before the cursor are skipped."""
+    """CXP-API-012: the client asks for pages while catching up; a page is verified before its
+    first entry is handed out, out of order it is refused, and entries before the cursor are
+    skipped."""
     list(client.submit_records([penalty_record() for _ in range(30)], batch_size=30))
     assert [e.leaf_index for e in client.subscribe(["record"], follow=False)] == list(range(30))
 
