@@ -674,10 +674,13 @@ async def test_a_tampered_entry_is_never_stored_and_the_feed_waits_for_the_real_
     tampering = {"on": True}
 
     def alter(response: exchange_service_pb2.SubscribeResponse) -> Any:
-        if tampering["on"] and response.HasField("entry"):
-            payload = bytearray(response.entry.envelope.payload)
+        # The follower takes pages (CXP-API-012); one entry alone is tampered with the same.
+        which = response.WhichOneof("event")
+        if tampering["on"] and which in ("entry", "entries"):
+            entry = response.entry if which == "entry" else response.entries.entries[0]
+            payload = bytearray(entry.envelope.payload)
             payload[-1] ^= 0x01  # one bit of the signed statement
-            response.entry.envelope.payload = bytes(payload)
+            entry.envelope.payload = bytes(payload)
         return response
 
     mitm.on_subscribe = alter
