@@ -101,6 +101,7 @@ from creditlink.v1 import record_pb2
 __all__ = [
     "PUBLICATION_DEADLINE",
     "RULESETS",
+    "CountsWorkingDays",
     "DayUnit",
     "Eligibility",
     "Ineligible",
@@ -686,3 +687,21 @@ def _require_date(value: object) -> None:
     # datetime is a subclass of date: refuse it rather than reduce an instant to a day.
     if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
         raise TypeError(f"expected a datetime.date, got {type(value).__name__}")
+
+
+class CountsWorkingDays:
+    """Base of what counts deadlines: a working-day calendar and the rulesets to choose from.
+
+    ``calendar`` is the package's alone by default; the gateway passes the one with the
+    operator's holiday table, shared by every handler so that a reload reaches them all.
+    """
+
+    def __init__(
+        self,
+        *,
+        calendar: WorkingDayCalendar | None = None,
+        rulesets: Sequence[Ruleset] = RULESETS,
+    ) -> None:
+        """Count deadlines on ``calendar`` from ``rulesets``."""
+        self._calendar = calendar or WorkingDayCalendar()
+        self._rulesets = rulesets

@@ -149,6 +149,7 @@ from creditlink.gateway.domain.handlers.records import china_date, date_of
 from creditlink.gateway.domain.projection import Handler, Logged, View
 from creditlink.gateway.domain.rulesets import (
     RULESETS,
+    CountsWorkingDays,
     NoRulesetInForce,
     Ruleset,
     objection_deadline,
@@ -256,20 +257,10 @@ def _target_keys(objection: objection_pb2.Objection) -> list[ObjectKey]:
     return [target_key(t) for t in objection.targets]
 
 
-class ObjectionHandler:
+class ObjectionHandler(CountsWorkingDays):
     """``objection``: create the objection (OPEN) and mark its targets disputed."""
 
     kind = KIND
-
-    def __init__(
-        self,
-        *,
-        calendar: WorkingDayCalendar | None = None,
-        rulesets: Sequence[Ruleset] = RULESETS,
-    ) -> None:
-        """Count deadlines on ``calendar`` (the package's alone by default) from ``rulesets``."""
-        self._calendar = calendar or WorkingDayCalendar()
-        self._rulesets = rulesets
 
     def reads(self, statement: statement_pb2.Statement) -> Iterable[ObjectKey]:
         """The objection (it must not exist) and every target (they must)."""

@@ -179,6 +179,7 @@ from creditlink.gateway.domain.handlers.records import (
 from creditlink.gateway.domain.projection import Handler, Logged, View
 from creditlink.gateway.domain.rulesets import (
     RULESETS,
+    CountsWorkingDays,
     Eligibility,
     Ineligible,
     NoPublicationPeriod,
@@ -290,20 +291,10 @@ def _basis(target: DomainObject) -> tuple[Severity, dt.date]:
     return record.severity, dt.date(decided.year, decided.month, decided.day)
 
 
-class RepairApplicationHandler:
+class RepairApplicationHandler(CountsWorkingDays):
     """``repair-application``: logged with its eligibility and deadlines (module docstring)."""
 
     kind = APPLICATION_KIND
-
-    def __init__(
-        self,
-        *,
-        calendar: WorkingDayCalendar | None = None,
-        rulesets: Sequence[Ruleset] = RULESETS,
-    ) -> None:
-        """Count deadlines on ``calendar`` (the package's alone by default) from ``rulesets``."""
-        self._calendar = calendar or WorkingDayCalendar()
-        self._rulesets = rulesets
 
     def reads(self, statement: statement_pb2.Statement) -> Iterable[ObjectKey]:
         """The application, its targets and its commitment."""
