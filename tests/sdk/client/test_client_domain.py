@@ -54,6 +54,7 @@ from creditlink.v1 import (
     record_service_pb2_grpc,
     repair_pb2,
     report_pb2,
+    report_service_pb2,
     report_service_pb2_grpc,
 )
 from tests.gateway.listings import (
@@ -1091,3 +1092,18 @@ def test_list_requests_carry_subject_filters_and_tokens(calls: DomainCalls) -> N
             decided_to=None,
             page_size=1001,
         )
+
+
+def test_a_reason_the_client_does_not_know_is_kept_as_a_failure(calls: DomainCalls) -> None:
+    """CXP-REPORT-030: a newer gateway's reason code is carried, not dropped or misread."""
+    response = report_service_pb2.VerifyReportResponse()
+    result = response.result
+    result.recognized = False
+    result.checked_at.GetCurrentTime()
+    result.findings.add(reason=99, message="a rule this client does not know")  # type: ignore[arg-type]
+    number = "CR33000020261126000000000001"
+    call = calls.verify_report(number, purpose=0, subject=None, at=None)
+    answer = call.finish(response)
+    assert not answer.recognized
+    assert answer.reasons == (99,)
+    assert answer.messages == ("a rule this client does not know",)

@@ -203,6 +203,7 @@ def test_a_refused_batch_ends_submit_records_after_the_accepted_receipts(
 def test_a_batch_refused_by_its_domain_effect_raises_the_class_a_unary_call_would(
     client: Client, gateway: RunningGateway
 ) -> None:
+    """CXP-API-013: the refusal carries the unary call's status code; the client maps it."""
     from creditlink.sdk.errors import AlreadyExists
 
     published = penalty_record()
