@@ -52,39 +52,10 @@ from creditlink.sdk.tlog import (
 )
 from creditlink.sdk.trust import TrustBundle
 from creditlink.v1 import common_pb2, record_pb2, report_pb2
+from tests.gateway.statements import penalty_record
 
 ZJ = "zj-330000"
 COMPANY = "91330100MA27XL0A6Q"
-
-
-def _penalty(n: int) -> record_pb2.CreditRecord:
-    record = record_pb2.CreditRecord(
-        record_id=f"0190d3f0-0000-7000-8000-{n:012d}",
-        revision=1,
-        category=record_pb2.RECORD_CATEGORY_ADMINISTRATIVE_PENALTY,
-        catalog_edition="national-2024",
-        document_number=f"杭市监罚〔2026〕{n + 1}号",
-        severity=record_pb2.SEVERITY_GENERAL,
-        status=record_pb2.RECORD_STATUS_ACTIVE,
-        region_code="330100",
-    )
-    record.subject.uscc = COMPANY
-    record.subject.kind = common_pb2.SUBJECT_KIND_LEGAL_PERSON
-    record.subject.display_name = "杭州某某科技有限公司"
-    for unit in (record.authority, record.source_unit):
-        unit.name = "杭州市市场监督管理局"
-        unit.uscc = "11330100MB183543XG"
-    decided, start = record.decision_date, record.publication_start
-    decided.year, decided.month, decided.day = 2026, 3, 2
-    start.year, start.month, start.day = 2026, 3, 9
-    penalty = record.penalty
-    penalty.violation_type = "虚假宣传"
-    penalty.violation_facts = "在网店页面发布虚假的商品功效宣传，误导消费者。"
-    penalty.legal_basis = "《中华人民共和国反不正当竞争法》第二十条"
-    penalty.categories.append(record_pb2.PENALTY_CATEGORY_FINE)
-    penalty.content = "罚款人民币五万元"
-    penalty.fine_amount = "5"
-    return record
 
 
 def _report(issued: datetime, records: int) -> report_pb2.CreditReport:
@@ -114,7 +85,7 @@ def _report(issued: datetime, records: int) -> report_pb2.CreditReport:
         section = pb.record_sections.add(category=record_pb2.RECORD_CATEGORY_ADMINISTRATIVE_PENALTY)
         for n in range(records):
             item = section.items.add(message_id=f"m-{n}")
-            item.record.CopyFrom(_penalty(n))
+            item.record.CopyFrom(penalty_record(uscc=COMPANY))
     return pb
 
 
