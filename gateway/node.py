@@ -366,7 +366,9 @@ class GatewayNode:
                 checkpoint_signer=signer,
                 # The domain state (records, name lists, reports...) changes with the append.
                 projector=Projection(
-                    default_handlers(self._calendar), log_origin=creds.node.log_origin
+                    default_handlers(self._calendar),
+                    log_origin=creds.node.log_origin,
+                    node_id=config.node_id,
                 ),
             )
             await ledger.ensure_checkpoint()

@@ -27,6 +27,14 @@ records it disputes). A handler that needs those declares them in an optional
 ``reads_after(statement, found)`` (:class:`FollowingReads`): ``found`` holds the objects of the
 first lookup, and the keys it returns are fetched in one more lookup for the whole append,
 before any statement is applied.
+
+Reads of the statement that created an object: a handler may need what an object's creating
+statement said beyond what the object keeps, e.g. the nodes it was addressed to (the nodes that
+hold a copy of the object; a repair decision must reach them all). It declares those objects in
+an optional ``reads_creators(statement)`` (:class:`CreatorReads`; each key also among its
+``reads``) and reads the statement with :meth:`View.created_by`. The projection fetches the
+creating statements of stored objects from the log (``entries``, one lookup for the whole
+append) and knows those created earlier in the same append itself.
 """
 
 from __future__ import annotations
@@ -37,16 +45,33 @@ from datetime import datetime
 from typing import Protocol
 
 from creditlink.gateway.ledger import Submission
-from creditlink.gateway.store.base import DomainChanges, DomainEvent, DomainObject, ObjectKey
+from creditlink.gateway.store.base import (
+    DomainChanges,
+    DomainEvent,
+    DomainObject,
+    EntryRow,
+    ObjectKey,
+)
 from creditlink.sdk.errors import CreditlinkError, FailedPrecondition
 from creditlink.v1 import statement_pb2
 
-__all__ = ["FollowingReads", "Handler", "Logged", "Plan", "Projection", "View"]
+__all__ = [
+    "CreatorReads",
+    "EntryLookup",
+    "FollowingReads",
+    "Handler",
+    "Logged",
+    "Plan",
+    "Projection",
+    "View",
+]
 
 #: Longest reason kept in an event (the statement itself keeps the whole text).
 _MAX_REASON = 1024
 
 Lookup = Callable[[Collection[ObjectKey]], Awaitable[Mapping[ObjectKey, DomainObject]]]
+#: Reads entries of this node's log by leaf index (committed ones; missing leaves left out).
+EntryLookup = Callable[[Collection[int]], Awaitable[Mapping[int, EntryRow]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,13 +111,31 @@ class Logged:
 
 
 class View:
-    """The domain state a handler sees: stored objects, plus what this append changed so far."""
+    """The domain state a handler sees: stored objects, plus what this append changed so far.
 
-    def __init__(self, stored: Mapping[ObjectKey, DomainObject]) -> None:
+    ``node_id`` is the node whose log this is (the node logging the statements; ``""`` when
+    the projection was not told), ``log_origin`` that log's origin.
+    """
+
+    def __init__(
+        self,
+        stored: Mapping[ObjectKey, DomainObject],
+        *,
+        node_id: str = "",
+        log_origin: str = "",
+        statements: Mapping[int, statement_pb2.Statement] | None = None,
+    ) -> None:
         self._stored = stored
         self._written: dict[ObjectKey, DomainObject] = {}
         self._events: list[DomainEvent] = []
         self._allowed: set[ObjectKey] = set(stored)
+        self.node_id = node_id
+        self.log_origin = log_origin
+        # Statements of this log by leaf: the creating statements fetched for the append,
+        # and every statement of the append applied so far (a child adds its own to those of
+        # its parent, ``_earlier``, without copying them).
+        self._statements: dict[int, statement_pb2.Statement] = dict(statements or {})
+        self._earlier: Mapping[int, statement_pb2.Statement] = {}
 
     def allow(self, keys: Iterable[ObjectKey]) -> None:
         """Keys fetched for a statement (found or not): the ones :meth:`get` may be asked for."""
@@ -118,15 +161,38 @@ class View:
         """Add one history event."""
         self._events.append(event)
 
+    def created_by(self, obj: DomainObject) -> statement_pb2.Statement:
+        """The statement that created ``obj`` (at its ``created_leaf`` in this log).
+
+        Only for objects whose key the handler declared in ``reads_creators``
+        (:class:`CreatorReads`), or that a statement of this append created.
+        """
+        statement = None
+        if obj.log_origin == self.log_origin:
+            statement = self._statements.get(obj.created_leaf)
+            if statement is None:
+                statement = self._earlier.get(obj.created_leaf)
+        if statement is None:
+            raise RuntimeError(
+                f"the statement that created {obj.key} (leaf {obj.created_leaf} of "
+                f"{obj.log_origin!r}) was not read: declare it in reads_creators()"
+            )
+        return statement
+
+    def _logged(self, leaf_index: int, statement: statement_pb2.Statement) -> None:
+        self._statements[leaf_index] = statement
+
     def _child(self) -> View:
-        child = View(self._stored)
+        child = View(self._stored, node_id=self.node_id, log_origin=self.log_origin)
         child._allowed = self._allowed
         child._written = dict(self._written)
+        child._earlier = self._statements
         return child
 
     def _adopt(self, child: View) -> None:
         self._written = child._written
         self._events.extend(child._events)
+        self._statements.update(child._statements)
 
     def changes(self) -> DomainChanges:
         """Everything written, for one :meth:`Transaction.apply_domain`."""
@@ -158,6 +224,15 @@ class FollowingReads(Protocol):
         ...
 
 
+class CreatorReads(Protocol):
+    """Optional for a :class:`Handler`: objects whose creating statement it reads."""
+
+    def reads_creators(self, statement: statement_pb2.Statement) -> Iterable[ObjectKey]:
+        """Keys (among :meth:`Handler.reads`) whose creating statement :meth:`Handler.apply`
+        reads with :meth:`View.created_by`."""
+        ...
+
+
 @dataclass(slots=True)
 class Plan:
     """The outcome of projecting one append: what is refused and what is written."""
@@ -169,14 +244,16 @@ class Plan:
 class Projection:
     """Dispatches statements to their handlers (see the module docstring)."""
 
-    def __init__(self, handlers: Iterable[Handler], *, log_origin: str) -> None:
-        """Project with ``handlers`` (one per kind) into objects of the log ``log_origin``."""
+    def __init__(self, handlers: Iterable[Handler], *, log_origin: str, node_id: str = "") -> None:
+        """Project with ``handlers`` (one per kind) into objects of the log ``log_origin``,
+        the log of node ``node_id`` (:attr:`View.node_id`)."""
         self._handlers: dict[str, Handler] = {}
         for handler in handlers:
             if handler.kind in self._handlers:
                 raise ValueError(f"two handlers for {handler.kind!r}")
             self._handlers[handler.kind] = handler
         self._origin = log_origin
+        self._node_id = node_id
 
     @property
     def kinds(self) -> frozenset[str]:
@@ -190,11 +267,14 @@ class Projection:
         *,
         first_leaf: int,
         at: datetime,
+        entries: EntryLookup | None = None,
     ) -> Plan:
         """Project ``submissions`` (in append order) logged from leaf ``first_leaf`` at ``at``.
 
-        ``lookup`` reads stored objects (the append's transaction). Returns which submissions
-        (by position in ``submissions``) are refused and why, and the changes of the others.
+        ``lookup`` reads stored objects (the append's transaction), ``entries`` entries of
+        this log (for :class:`CreatorReads`; without it, no creating statement of a stored
+        object can be read). Returns which submissions (by position in ``submissions``) are
+        refused and why, and the changes of the others.
         """
         parsed = [self._parse(s) for s in submissions]
         keys: set[ObjectKey] = set()
@@ -214,7 +294,8 @@ class Projection:
         if following:
             found.update(await lookup(following))
             keys |= following
-        view = View(found)
+        creators = await self._creators(parsed, found, first_leaf, entries)
+        view = View(found, node_id=self._node_id, log_origin=self._origin, statements=creators)
         view.allow(keys)
         plan = Plan()
         leaf = first_leaf
@@ -234,6 +315,7 @@ class Projection:
                         leaf_index=leaf + offset,
                         at=at,
                     )
+                    child._logged(logged.leaf_index, statement)
                     try:
                         handler.apply(logged, child)
                     except CreditlinkError as exc:
@@ -247,6 +329,30 @@ class Projection:
             leaf += len(submission.entries)
         plan.changes = view.changes()
         return plan
+
+    async def _creators(
+        self,
+        parsed: Sequence[Sequence[tuple[int, str, statement_pb2.Statement]]],
+        found: Mapping[ObjectKey, DomainObject],
+        first_leaf: int,
+        entries: EntryLookup | None,
+    ) -> dict[int, statement_pb2.Statement]:
+        """The creating statements of the stored objects handlers declared (CreatorReads)."""
+        leaves: set[int] = set()
+        for statements in parsed:
+            for _, kind, statement in statements:
+                reads_creators = getattr(self._handlers.get(kind), "reads_creators", None)
+                if reads_creators is None:
+                    continue
+                for key in reads_creators(statement):
+                    obj = found.get(key)
+                    if obj is not None and obj.log_origin == self._origin:
+                        leaves.add(obj.created_leaf)
+        leaves = {leaf for leaf in leaves if leaf < first_leaf}
+        if not leaves or entries is None:
+            return {}
+        rows = await entries(leaves)
+        return {leaf: statement_pb2.Statement.FromString(row.payload) for leaf, row in rows.items()}
 
     def _parse(self, submission: Submission) -> list[tuple[int, str, statement_pb2.Statement]]:
         # The intake verified and strictly parsed each payload already; parsing again here

@@ -206,8 +206,13 @@ class Projector(Protocol):
         *,
         first_leaf: int,
         at: datetime,
+        entries: Callable[[Collection[int]], Awaitable[Mapping[int, EntryRow]]],
     ) -> ProjectionOutcome:
-        """Decide, for submissions logged in this order from ``first_leaf`` at ``at``."""
+        """Decide, for submissions logged in this order from ``first_leaf`` at ``at``.
+
+        ``lookup`` reads domain objects in the append's transaction; ``entries`` reads entries
+        of the log already committed (by leaf index), e.g. the statement that created an
+        object."""
         ...
 
 
@@ -372,7 +377,11 @@ class Ledger:
         if self._projector is None:
             return None
         outcome = await self._projector.plan(
-            tx.get_objects, [s for _, s in plan.fresh], first_leaf=head.size, at=now
+            tx.get_objects,
+            [s for _, s in plan.fresh],
+            first_leaf=head.size,
+            at=now,
+            entries=self._committed_entries,
         )
         if outcome.refused:
             kept: list[tuple[int, Submission]] = []
@@ -386,6 +395,17 @@ class Ledger:
                     )
             plan.fresh = kept
         return outcome.changes
+
+    async def _committed_entries(self, leaves: Collection[int]) -> dict[int, EntryRow]:
+        # Committed entries never change, so they are read outside the append's transaction
+        # (as the tiles are); a projection asks for a few (the statements that created the
+        # objects a repair decision changes, say).
+        out: dict[int, EntryRow] = {}
+        for leaf in sorted(leaves):
+            row = await self._store.get_entry(leaf)
+            if row is not None:
+                out[leaf] = row
+        return out
 
     async def _integrate(self, txn: Transaction, head: LogHead, plan: _Plan, now: datetime) -> None:
         frontier = _split_frontier(head)

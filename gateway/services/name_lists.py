@@ -17,8 +17,13 @@ feed mirrored from the upstream (``gateway/feed``), folded with the same lifecyc
   proof and the origin's checkpoint the feed verified).
 * ``ListNameListEntries``: this node's entries, filtered (list types, subject, states, region
   and the divisions under it, determining authority, listing start), latest change first (the
-  store's order; the contract's "newest listing first" is not what the index serves), pages
-  behind an opaque token.
+  store's order; the contract's "newest listing first" is not what the index serves), then, on
+  a regional gateway, the entries it mirrored, by origin and leaf in the origin's log (the
+  feed's index; by subject, the subject index), each folded as ``Get`` folds it and filtered
+  and judged for reading the same way; an entry the node also logged itself is listed once,
+  among its own, and one mirrored from several origins once, at the copy ``Get`` serves. Pages
+  sit behind an opaque token naming the part a page starts in and the position in it (an own
+  object's key, or an origin and leaf), so a listing neither repeats nor skips across the two.
 * ``CheckSubject``, the hot query at approval windows: one subject query on the node's own
   objects (with the responsible persons' entries when asked for a person) and one on the
   mirrored entries (plus one per mirrored entry, for its transitions). Entries in force at the
@@ -35,11 +40,11 @@ is reported ``EXPIRED`` though no statement says so. Reads need a READ grant for
 ``name-list-entry`` (``PERMISSION_DENIED_READ``); with scoped grants each entry is judged on its
 own scopes, and the entries a caller may not read are left out of lists and checks.
 
-What a regional gateway cannot answer from its mirror (docs/name-lists.md): ``List`` serves
-the node's own entries only; ``Get`` does not find an entry whose ``name-list-entry`` statement
-was mirrored before the feed kept object ids (store version 5); and a person token finds
-mirrored entries about that person, not mirrored entries that merely name the person as a
-responsible person.
+What a regional gateway cannot answer from its mirror (docs/name-lists.md): ``Get`` does not
+find an entry whose ``name-list-entry`` statement was mirrored before the feed kept object ids
+(store version 5), and ``List`` does not match such an entry with another origin's copy; and a
+person token finds mirrored entries about that person, not mirrored entries that merely name
+the person as a responsible person.
 """
 
 from __future__ import annotations
@@ -119,6 +124,54 @@ class _Found:
     targets: set[int] = field(default_factory=set)
 
 
+@dataclass(slots=True)
+class _Listing:
+    """One ListNameListEntries page being filled: the filters, and what passed them."""
+
+    request: name_list_service_pb2.ListNameListEntriesRequest
+    subject: str | None
+    wanted: set[str]
+    now: datetime
+    reads: Permissions
+    size: int
+    out: list[name_list_pb2.NameListEntry] = field(default_factory=list)
+    #: Store pages read so far (at most ``_MAX_SCANS`` per call, own and mirrored together).
+    scans: int = 0
+
+    @property
+    def full(self) -> bool:
+        return len(self.out) >= self.size
+
+    def add(self, entry: name_list_pb2.NameListEntry, sender_node_id: str) -> None:
+        """Add ``entry`` as of now if it passes the filters the store cannot apply and the
+        caller may read it (judged on its creating statement, signed by ``sender_node_id``)."""
+        request = self.request
+        if request.list_types and entry.list_type not in request.list_types:
+            return
+        if request.region_code:
+            region = entry.region_code or entry.determining_authority.region_code
+            if not region.startswith(_region_prefix(request.region_code)):
+                return
+        if (
+            request.determining_authority_uscc
+            and entry.determining_authority.uscc != request.determining_authority_uscc
+        ):
+            return
+        if request.HasField("listing_start"):
+            start = _day(entry.listing_start)
+            bounds = request.listing_start
+            if bounds.HasField("start") and start < _day(bounds.start):
+                return
+            if bounds.HasField("end") and start > _day(bounds.end):
+                return
+        current = _as_of(entry, self.now)
+        if self.wanted and name_list_pb2.NameListState.Name(current.state) not in self.wanted:
+            return
+        if not readable(self.reads, ENTRY_KIND, sender_node_id, partial(_creation, entry)):
+            return
+        self.out.append(current)
+
+
 @dataclass(frozen=True, slots=True)
 class _Mirrored:
     """A mirrored entry folded: its state and the rows it stands on (creation first)."""
@@ -146,6 +199,26 @@ def _fold_mirrored(
     )
     folded = replay(created, [feed_logged(t, trust) for t in moves])
     return _Mirrored(body_of(folded), (row, *moves))
+
+
+def _best_mirrored(
+    entry_id: str, rows: Sequence[FeedEntry], trust: TrustBundle
+) -> _Mirrored | None:
+    """The mirrored copy of entry ``entry_id`` that GetNameListEntry and ListNameListEntries
+    serve, folded, from ``rows`` (its statements found by object id, by origin then leaf): the
+    copy that has seen more transitions when several origins carry it (the first one on a tie).
+    """
+    best: _Mirrored | None = None
+    for row in rows:
+        if row.kind != ENTRY_KIND:
+            continue
+        created = feed_logged(row, trust)
+        if created.statement.name_list_entry.entry_id != entry_id:
+            continue  # indexed under an id its statement does not carry: not this entry
+        mirrored = _fold_mirrored(row, created, rows, trust)
+        if best is None or len(mirrored.entry.transitions) > len(best.entry.transitions):
+            best = mirrored
+    return best
 
 
 def _creation(entry: name_list_pb2.NameListEntry) -> statement_pb2.Statement:
@@ -193,17 +266,43 @@ def _day(value: common_pb2.Date) -> date:
     return date(value.year, value.month, value.day)
 
 
-def _encode_token(before: tuple[int, str, str]) -> str:
-    raw = json.dumps({"b": list(before)}, separators=(",", ":"), ensure_ascii=True).encode()
+#: Where a listing of mirrored entries stands: after this ``(origin_node_id, leaf_index)``.
+_MirrorKey = tuple[str, int]
+#: Before every mirrored entry.
+_MIRROR_START: Final[_MirrorKey] = ("", -1)
+
+
+@dataclass(frozen=True, slots=True)
+class _Position:
+    """Where a ListNameListEntries page starts: among the node's own entries (``own``: after
+    the object with this key, latest change first; ``None``: from the latest), or, once those
+    are listed, among the mirrored ones (``mirrored``: after this origin and leaf)."""
+
+    own: tuple[int, str, str] | None = None
+    mirrored: _MirrorKey | None = None
+
+
+def _encode_token(position: _Position) -> str:
+    data: dict[str, object] = (
+        {"m": list(position.mirrored)}
+        if position.mirrored is not None
+        else {"b": list(position.own or ())}
+    )
+    raw = json.dumps(data, separators=(",", ":"), ensure_ascii=True).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_token(token: str) -> tuple[int, str, str]:
+def _decode_token(token: str) -> _Position:
     try:
         data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        leaf, kind, object_id = data["b"]
-        if isinstance(leaf, int) and isinstance(kind, str) and isinstance(object_id, str):
-            return leaf, kind, object_id
+        if "m" in data:
+            origin, leaf = data["m"]
+            if isinstance(origin, str) and isinstance(leaf, int) and leaf >= -1:
+                return _Position(mirrored=(origin, leaf))
+        else:
+            leaf, kind, object_id = data["b"]
+            if isinstance(leaf, int) and isinstance(kind, str) and isinstance(object_id, str):
+                return _Position(own=(leaf, kind, object_id))
     except (binascii.Error, ValueError, KeyError, TypeError):
         pass
     raise InvalidArgument("page_token is not a token of this listing", reason="INVALID_PAGE_TOKEN")
@@ -319,18 +418,7 @@ class NameListServicer(name_list_service_pb2_grpc.NameListServiceServicer):
         (found by object id), folded as CheckSubject folds them, readable as the node's own."""
         entry_id = request.entry_id
         rows = await self._ctx.store.feed_entries_by_object(entry_id, limit=_MAX_ENTRIES)
-        trust = self._ctx.trust()
-        best: _Mirrored | None = None
-        for row in rows:
-            if row.kind != ENTRY_KIND:
-                continue
-            created = feed_logged(row, trust)
-            if created.statement.name_list_entry.entry_id != entry_id:
-                continue  # indexed under an id its statement does not carry: not this entry
-            mirrored = _fold_mirrored(row, created, rows, trust)
-            # Mirrored from several origins: the copy that has seen more transitions wins.
-            if best is None or len(mirrored.entry.transitions) > len(best.entry.transitions):
-                best = mirrored
+        best = _best_mirrored(entry_id, rows, self._ctx.trust())
         if best is None:
             raise NotFound(
                 f"no name-list entry {entry_id!r} in this log or its mirror",
@@ -351,7 +439,8 @@ class NameListServicer(name_list_service_pb2_grpc.NameListServiceServicer):
     async def ListNameListEntries(  # noqa: N802 - the contract's method name
         self, request: name_list_service_pb2.ListNameListEntriesRequest, context: _Context
     ) -> name_list_service_pb2.ListNameListEntriesResponse:
-        """One page of this node's entries matching the filters, latest change first."""
+        """One page of the entries matching the filters: this node's own, latest change first,
+        then those it mirrored from its upstream (by origin, then leaf in the origin's log)."""
         trust, peer = self._ctx.peer(context)
         reads = Permissions(trust, peer)
         reads.require_some_read(ENTRY_KIND)
@@ -361,71 +450,115 @@ class NameListServicer(name_list_service_pb2_grpc.NameListServiceServicer):
             subject = _checked_uscc(request.uscc, "uscc")
         elif request.WhichOneof("subject") == "person_token":
             subject = request.person_token
-        now = self._ctx.clock()
-        wanted = {name_list_pb2.NameListState.Name(s) for s in request.states}
+        position = _decode_token(request.page_token) if request.page_token else _Position()
+        listing = _Listing(
+            request=request,
+            subject=subject,
+            wanted={name_list_pb2.NameListState.Name(s) for s in request.states},
+            now=self._ctx.clock(),
+            reads=reads,
+            size=min(request.page_size or _DEFAULT_PAGE, _MAX_PAGE),
+        )
+        following: _Position | None = position
+        if position.mirrored is None:
+            following = await self._list_own(listing, position.own)
+        if following is not None and following.mirrored is not None and not listing.full:
+            following = await self._list_mirrored(listing, following.mirrored)
+        response = name_list_service_pb2.ListNameListEntriesResponse(entries=listing.out)
+        if following is not None:
+            response.next_page_token = _encode_token(following)
+        return response
+
+    async def _list_own(
+        self, listing: _Listing, before: tuple[int, str, str] | None
+    ) -> _Position | None:
+        """List own entries from ``before`` on into ``listing``; where the next page starts:
+        among the own entries, or the mirrored ones once the own are all listed."""
         stored: set[str] | None = None
-        if wanted:
+        if listing.wanted:
             # Expiry is derived: an entry that reads as EXPIRED may be stored as active.
-            stored = wanted | (set(ACTIVE_STATES) if EXPIRED in wanted else set())
-        size = min(request.page_size or _DEFAULT_PAGE, _MAX_PAGE)
-        before = _decode_token(request.page_token) if request.page_token else None
-        out: list[name_list_pb2.NameListEntry] = []
-        exhausted = False
-        for _ in range(_MAX_SCANS):
+            stored = listing.wanted | (set(ACTIVE_STATES) if EXPIRED in listing.wanted else set())
+        while listing.scans < _MAX_SCANS:
+            listing.scans += 1
             query = DomainQuery(
-                kinds=[ENTRY_KIND], subject_key=subject, states=stored, before=before, limit=size
+                kinds=[ENTRY_KIND],
+                subject_key=listing.subject,
+                states=stored,
+                before=before,
+                limit=listing.size,
             )
             rows = await self._ctx.store.query_objects(query)
             for obj in rows:
                 before = _key(obj)
-                entry = self._listed(obj, request, wanted, now, reads)
-                if entry is not None:
-                    out.append(entry)
-                    if len(out) == size:
-                        break
+                listing.add(body_of(obj), obj.origin_node_id)
+                if listing.full:
+                    break
             consumed = not rows or before == _key(rows[-1])
-            exhausted = len(rows) < size and consumed
-            if len(out) == size or exhausted:
+            if len(rows) < listing.size and consumed:
+                return _Position(mirrored=_MIRROR_START)
+            if listing.full:
                 break
-        response = name_list_service_pb2.ListNameListEntriesResponse(entries=out)
-        if not exhausted and before is not None:
-            response.next_page_token = _encode_token(before)
-        return response
+        return _Position(own=before)
 
-    @staticmethod
-    def _listed(
-        obj: DomainObject,
-        request: name_list_service_pb2.ListNameListEntriesRequest,
-        wanted: set[str],
-        now: datetime,
-        reads: Permissions,
-    ) -> name_list_pb2.NameListEntry | None:
-        """``obj``'s entry as of ``now`` if it passes the filters the store cannot apply."""
-        entry = body_of(obj)
-        if request.list_types and entry.list_type not in request.list_types:
-            return None
-        if request.region_code:
-            region = entry.region_code or entry.determining_authority.region_code
-            if not region.startswith(_region_prefix(request.region_code)):
-                return None
-        if (
-            request.determining_authority_uscc
-            and entry.determining_authority.uscc != request.determining_authority_uscc
-        ):
-            return None
-        if request.HasField("listing_start"):
-            start = _day(entry.listing_start)
-            bounds = request.listing_start
-            if bounds.HasField("start") and start < _day(bounds.start):
-                return None
-            if bounds.HasField("end") and start > _day(bounds.end):
-                return None
-        current = _as_of(entry, now)
-        if wanted and name_list_pb2.NameListState.Name(current.state) not in wanted:
-            return None
-        if not readable(reads, ENTRY_KIND, obj.origin_node_id, partial(_creation, entry)):
-            return None
-        return current
+    async def _list_mirrored(self, listing: _Listing, after: _MirrorKey) -> _Position | None:
+        """List the mirrored entries after ``after`` into ``listing`` (each once, folded as
+        GetNameListEntry folds it, unless this node logged the entry itself: then it was
+        listed among the own); where the next page starts, ``None`` after the last."""
+        store = self._ctx.store
+        if listing.subject is not None:
+            # A subject has a handful of entries: one indexed read finds them all.
+            about = await store.feed_entries_by_subject(listing.subject, limit=_MAX_ENTRIES)
+            rows = [r for r in about if r.kind == ENTRY_KIND and _mirror_key(r) > after]
+            after = await self._add_mirrored(listing, rows, after)
+            return None if not rows or after == _mirror_key(rows[-1]) else _Position(mirrored=after)
+        origins = sorted(c.origin_node_id for c in await store.feed_cursors())
+        for origin in (o for o in origins if o >= after[0]):
+            start = after[1] + 1 if origin == after[0] else 0
+            while True:
+                if listing.scans >= _MAX_SCANS:
+                    return _Position(mirrored=after)
+                listing.scans += 1
+                rows = await store.read_feed(
+                    origin, start=start, limit=listing.size, kinds=[ENTRY_KIND]
+                )
+                after = await self._add_mirrored(listing, rows, after)
+                if listing.full:
+                    return _Position(mirrored=after)
+                if len(rows) < listing.size:
+                    break  # this origin is listed: the next one from its first leaf
+                start = rows[-1].leaf_index + 1
+        return None
+
+    async def _add_mirrored(
+        self, listing: _Listing, rows: Sequence[FeedEntry], after: _MirrorKey
+    ) -> _MirrorKey:
+        """Add the entries ``rows`` create (mirrored ``name-list-entry`` statements, in listing
+        order) until the page is full; the key of the last row looked at."""
+        if not rows:
+            return after
+        trust = self._ctx.trust()
+        created = [feed_logged(r, trust) for r in rows]
+        ids = [c.statement.name_list_entry.entry_id for c in created]
+        own = await self._ctx.store.get_objects([(ENTRY_KIND, i) for i in ids])
+        for row, logged, entry_id in zip(rows, created, ids, strict=True):
+            after = _mirror_key(row)
+            if (ENTRY_KIND, entry_id) in own:
+                continue  # logged here too: listed among the own entries, as Get serves it
+            if row.object_id is None:
+                # Mirrored before the feed kept object ids: its transitions are found by
+                # their subject key (the entry id), and no other origin's copy by id.
+                moves = await self._ctx.store.feed_entries_by_subject(entry_id, limit=_MAX_ENTRIES)
+                mirrored = _fold_mirrored(row, logged, moves, trust)
+            else:
+                related = await self._ctx.store.feed_entries_by_object(entry_id, limit=_MAX_ENTRIES)
+                best = _best_mirrored(entry_id, related, trust)
+                if best is None or _mirror_key(best.rows[0]) != after:
+                    continue  # another origin's copy is the one served: listed there
+                mirrored = best
+            listing.add(mirrored.entry, mirrored.rows[0].sender_node_id)
+            if listing.full:
+                break
+        return after
 
     # -- CheckSubject ---------------------------------------------------------------------
 
@@ -548,6 +681,10 @@ class NameListServicer(name_list_service_pb2_grpc.NameListServiceServicer):
 
 def _key(obj: DomainObject) -> tuple[int, str, str]:
     return (obj.leaf_index, obj.kind, obj.object_id)
+
+
+def _mirror_key(row: FeedEntry) -> _MirrorKey:
+    return (row.origin_node_id, row.leaf_index)
 
 
 def _targets(obj: DomainObject) -> set[int]:

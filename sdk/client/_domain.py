@@ -70,7 +70,11 @@ __all__ = [
     "DomainCalls",
     "PagedCall",
     "Subject",
+    "decision_holders",
+    "decision_targets",
+    "repair_decision_of",
     "report_bundle",
+    "unaddressed",
     "verify_provenance",
 ]
 
@@ -256,6 +260,57 @@ def report_bundle(fetched: Fetched[report_pb2.CreditReport]) -> ReportBundle:
         tree_size=proof.checkpoint.size,
         log_node_id=first.gateway_node_id,
     )
+
+
+# -- whom a repair decision reaches (CXP-REPAIR-001) -------------------------------------------
+
+_APPROVALS: Final = frozenset(
+    {repair_pb2.REPAIR_STATUS_APPROVED, repair_pb2.REPAIR_STATUS_PARTIALLY_APPROVED}
+)
+
+
+def repair_decision_of(
+    decision: repair_pb2.RepairDecision | statement_pb2.Statement,
+) -> repair_pb2.RepairDecision:
+    """The ``RepairDecision`` of a bare decision or of a statement carrying one."""
+    if isinstance(decision, statement_pb2.Statement):
+        if decision.WhichOneof("body") != "repair_decision":
+            raise ValueError("the statement carries no repair_decision")
+        return decision.repair_decision
+    return decision
+
+
+def unaddressed(decision: repair_pb2.RepairDecision | statement_pb2.Statement) -> bool:
+    """Whether ``decision`` names no recipients (a bare body, or a statement whose header
+    names none): the client then addresses it to the holders (:func:`decision_holders`)."""
+    return not (
+        isinstance(decision, statement_pb2.Statement) and decision.header.recipient_node_ids
+    )
+
+
+def decision_targets(decision: repair_pb2.RepairDecision) -> list[tuple[str, str]]:
+    """The approved targets whose holders an approval must reach, ``("record", id)`` or
+    ``("name-list-entry", id)``; none unless the decision approves."""
+    if decision.outcome not in _APPROVALS:
+        return []
+    return [
+        ("name-list-entry", t.name_list_entry_id)
+        if t.WhichOneof("target") == "name_list_entry_id"
+        else ("record", t.record_id)
+        for t in decision.approved_targets
+    ]
+
+
+def decision_holders(
+    gateway: str, created_by: Sequence[statement_pb2.Statement]
+) -> tuple[str, ...]:
+    """The recipients of a repair decision: the gateway it is submitted to, then every node
+    the statements that created the application and the approved targets (``created_by``)
+    were addressed to, each once (CXP-REPAIR-001)."""
+    named = [gateway]
+    for statement in created_by:
+        named.extend(statement.header.recipient_node_ids)
+    return tuple(dict.fromkeys(named))
 
 
 # -- the calls ---------------------------------------------------------------------------------
@@ -657,9 +712,13 @@ class DomainCalls:
         )
 
     def decide_repair_application(
-        self, decision: repair_pb2.RepairDecision, recipients: Sequence[str] | None
+        self,
+        decision: repair_pb2.RepairDecision | statement_pb2.Statement,
+        recipients: Sequence[str] | None,
     ) -> Call[Written[repair_pb2.RepairApplication]]:
-        """``DecideRepairApplication``: the deciding authority's decision."""
+        """``DecideRepairApplication``: the deciding authority's decision (addressed to
+        ``recipients``, else to what its statement names, else to the gateway alone: the
+        clients work out the holders first, :func:`decision_holders`)."""
         return self._write(
             "objections",
             "DecideRepairApplication",

@@ -33,7 +33,16 @@ from creditlink.sdk.client._core import (
     resolve,
 )
 from creditlink.sdk.client._cursor import CursorStore
-from creditlink.sdk.client._domain import Call, DomainCalls, PagedCall, report_bundle
+from creditlink.sdk.client._domain import (
+    Call,
+    DomainCalls,
+    PagedCall,
+    decision_holders,
+    decision_targets,
+    repair_decision_of,
+    report_bundle,
+    unaddressed,
+)
 from creditlink.sdk.client._pager import Page, Pager
 from creditlink.sdk.client._types import (
     ConsistencyProof,
@@ -82,6 +91,7 @@ from creditlink.v1 import (
     repair_pb2,
     report_pb2,
     report_service_pb2_grpc,
+    statement_pb2,
 )
 
 __all__ = ["Client", "Subscription"]
@@ -950,15 +960,45 @@ class Client:
 
     def decide_repair_application(
         self,
-        decision: repair_pb2.RepairDecision,
+        decision: repair_pb2.RepairDecision | statement_pb2.Statement,
         *,
         recipients: Sequence[str] | None = None,
         timeout: OptionalTimeout = DEFAULT,
         retry: OptionalRetry = DEFAULT,
     ) -> Written[repair_pb2.RepairApplication]:
-        """Decide a repair application; an approval ends publication and the measures."""
+        """Decide a repair application; an approval ends publication and the measures.
+
+        The decision must reach every node that holds a copy of the application or, for an
+        approval, of an approved target, or the gateway refuses it
+        (``DECISION_RECIPIENTS_INCOMPLETE``, naming the missing nodes; CXP-REPAIR-001). Unless
+        ``recipients`` or the statement's header names its recipients, they are read from the
+        gateway: this gateway, then every node the application's statement and each approved
+        target's creating statement were addressed to (``GetRepairApplication``,
+        ``GetRecord`` revision 1, ``GetNameListEntry``, each answer's provenance verified).
+        Those reads need READ grants; without them, name the recipients."""
+        if recipients is None and unaddressed(decision):
+            recipients = self._decision_holders(decision, timeout, retry)
         call = self._calls().decide_repair_application(decision, recipients)
         return self._call(call, timeout, retry)
+
+    def _decision_holders(
+        self,
+        decision: repair_pb2.RepairDecision | statement_pb2.Statement,
+        timeout: OptionalTimeout,
+        retry: OptionalRetry,
+    ) -> tuple[str, ...]:
+        """The nodes holding the application and the approved targets (the gateway first)."""
+        body = repair_decision_of(decision)
+        application = self.get_repair_application(body.application_id, timeout=timeout, retry=retry)
+        created_by = [application.provenance[0].entry.statement]
+        for kind, object_id in decision_targets(body):
+            if kind == "record":
+                record = self.get_record(object_id, revision=1, timeout=timeout, retry=retry)
+                created_by.append(record.provenance[0].entry.statement)
+            else:
+                entry = self.get_name_list_entry(object_id, timeout=timeout, retry=retry)
+                created_by.append(entry.provenance[0].entry.statement)
+        return decision_holders(self.gateway, created_by)
 
     def get_repair_application(
         self,

@@ -19,7 +19,8 @@ client core; nothing is mocked, only the backoffs are short:
    listed and no measures apply.
 
 A region also serves the hub's entry by id (GetNameListEntry from its mirror, with the hub's
-statement as provenance), to the readers whose grants cover the entry's scopes only.
+statement as provenance) and lists it among its entries (ListNameListEntries, own entries then
+mirrored ones), to the readers whose grants cover the entry's scopes only.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ from creditlink.v1 import (
 from tests.gateway.listings import (
     LEGAL_REP,
     LISTED_USCC,
+    OTHER_USCC,
     entry_statement,
     measure_list_statement,
     transition_statement,
@@ -241,6 +243,10 @@ async def test_a_zhejiang_penalty_listed_at_the_hub_is_seen_and_lifted_in_guangd
         await until(listed_at(fed, node_id, False))
         answer = await check(fed, node_id, common_pb2.USE_PURPOSE_GENERAL)
         assert (answer.listed, list(answer.entries), list(answer.measures)) == (False, [], [])
+        # The region lists the hub's entry in its current state.
+        names = name_list_service_pb2_grpc.NameListServiceStub(fed.channel(node_id))
+        repaired_ones = await list_entries(names, states=[name_list_pb2.NAME_LIST_STATE_REPAIRED])
+        assert [e.entry_id for e in repaired_ones] == [entry_id]
         # Asked about an instant before the repair took effect, the region still says listed.
         before = repair.name_list_transition.effective_at.ToDatetime(tzinfo=UTC)
         request_time = datetime.fromtimestamp(before.timestamp() - 1, tz=UTC)
@@ -248,6 +254,18 @@ async def test_a_zhejiang_penalty_listed_at_the_hub_is_seen_and_lifted_in_guangd
         past = name_list_service_pb2.CheckSubjectRequest(uscc=LISTED_USCC, purpose=PROCUREMENT)
         past.as_of.FromDatetime(request_time)
         assert (await stub.CheckSubject(past, timeout=10)).listed
+
+
+async def list_entries(stub: Any, **filters: Any) -> list[name_list_pb2.NameListEntry]:
+    """Every page of ``ListNameListEntries`` with ``filters``."""
+    out: list[name_list_pb2.NameListEntry] = []
+    request = name_list_service_pb2.ListNameListEntriesRequest(**filters)
+    while True:
+        page = await stub.ListNameListEntries(request, timeout=10)
+        out.extend(page.entries)
+        if not page.next_page_token:
+            return out
+        request.page_token = page.next_page_token
 
 
 def _with_readers(fed: Federation, readers: Sequence[tuple[str, str, bytes]]) -> dsse.Envelope:
@@ -295,6 +313,11 @@ async def test_a_region_serves_the_hubs_entry_by_id_to_whoever_may_read_it(
     (verified,) = verify_provenance(fed.core(ZJ), got.provenance, proofs=True)
     assert verified.entry.statement == listing
     assert await fed.nodes[ZJ].store.get_object(ENTRY_KIND, entry_id) is None  # only mirrored
+    # ... and lists it among its entries, as Get serves it, with the filters applied to it.
+    assert await list_entries(zj_names) == [created.entry]
+    assert await list_entries(zj_names, uscc=LISTED_USCC, page_size=1) == [created.entry]
+    assert await list_entries(zj_names, uscc=OTHER_USCC) == []
+    assert await list_entries(zj_names, states=[name_list_pb2.NAME_LIST_STATE_REPAIRED]) == []
 
     # Two clients with scoped READ grants, adopted by the hub and followed by Zhejiang: one
     # within Zhejiang (the subject's region), one within Guangdong.
@@ -318,6 +341,7 @@ async def test_a_region_serves_the_hubs_entry_by_id_to_whoever_may_read_it(
     async with grpc.aio.secure_channel(endpoint, within) as channel:
         stub = name_list_service_pb2_grpc.NameListServiceStub(channel)
         assert (await stub.GetNameListEntry(request, timeout=10)).entry == created.entry
+        assert await list_entries(stub) == [created.entry]
     # Judged on the entry's scopes as for Zhejiang's own entries: refused by id, and left out
     # of CheckSubject as CheckSubject leaves out what a caller may not read.
     outside = channel_credentials(fed.directory, gd_cert, gd_key)
@@ -329,6 +353,7 @@ async def test_a_region_serves_the_hubs_entry_by_id_to_whoever_may_read_it(
         assert error_info(caught.value).reason == "PERMISSION_DENIED_READ"
         check = name_list_service_pb2.CheckSubjectRequest(uscc=LISTED_USCC, purpose=PROCUREMENT)
         assert not (await stub.CheckSubject(check, timeout=10)).listed
+        assert await list_entries(stub) == []  # left out of lists too
         # An id found nowhere is not found, for a scoped reader too.
         unknown = name_list_service_pb2.GetNameListEntryRequest(
             entry_id="00000000-0000-4000-8000-000000000000"

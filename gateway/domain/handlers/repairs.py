@@ -54,18 +54,30 @@ the signed one is taken as is. ``ruleset_id`` must name a ruleset this gateway k
 
 The decision is a logged statement: every gateway that holds the application and is named among
 its recipients applies it to its own copy (forwarding), and regions that mirror name lists read
-the entry's REPAIRED transition (see "Regions" below). The "name-list entries of the subject
-from that basis" are repaired when the application names them (the contract's
-``RepairTarget``): ``creditlink repair apply`` adds the entries whose basis cites a target record
-(``docs/objections.md``); the handler cannot look entries up by basis.
+the entry's REPAIRED transition (see "Regions" below). **A decision reaches every holder**
+(CXP-REPAIR-001): its signed recipients must include every node that holds a copy of the
+application (any outcome) and, for an approval, of each approved target: the nodes named as
+recipients by the statement in this log that created each (read with
+:meth:`~creditlink.gateway.domain.projection.View.created_by`; declared in
+``reads_creators``), other than this node. Otherwise a record Zhejiang addressed to itself and
+the hub, repaired by a decision addressed to Zhejiang alone, would stay published at the hub
+with nothing to show it; the decision is refused instead (``DECISION_RECIPIENTS_INCOMPLETE``,
+naming the missing nodes and what each holds). A broadcast entry names no holders (regions
+follow it through the feed). A rejection or withdrawal changes the application only, so only
+the application's holders must hear it.
+
+The "name-list entries of the subject from that basis" are repaired when the application names
+them (the contract's ``RepairTarget``): ``creditlink repair apply`` adds the entries whose basis
+cites a target record (``docs/objections.md``); the handler cannot look entries up by basis.
 
 Checks on a decision: only the application's deciding authority decides (or, for a withdrawal,
 the platform that accepted it); an application is decided once; approvals name targets of the
-application (all of them for APPROVED, some for PARTIALLY_APPROVED); approved records must be
-ACTIVE; an entry is moved only by the node that determined it (the lifecycle's rule); and the
-minimum period of each approved target must have passed on the effective date. Publication ends
-when the decision is logged, so an ``effective_date`` after the day it is logged is refused:
-state changes only with a statement, and none will come on that day.
+application (all of them for APPROVED, some for PARTIALLY_APPROVED); the decision is addressed
+to every holder (above); approved records must be ACTIVE; an entry is moved only by the node
+that determined it (the lifecycle's rule); and the minimum period of each approved target must
+have passed on the effective date. Publication ends when the decision is logged, so an
+``effective_date`` after the day it is logged is refused: state changes only with a statement,
+and none will come on that day.
 
 Regions
 -------
@@ -147,6 +159,8 @@ TARGET_NOT_IN_APPLICATION        InvalidArgument     an approved target the appl
 APPROVAL_INCOMPLETE              InvalidArgument     APPROVED without every target
 PARTIAL_APPROVAL_COVERS_ALL      InvalidArgument     PARTIALLY_APPROVED with every target
 EFFECTIVE_DATE_IN_FUTURE         FailedPrecondition  see above
+DECISION_RECIPIENTS_INCOMPLETE   FailedPrecondition  a holder of the application or of an
+                                                     approved target is not a recipient
 TARGET_NOT_ACTIVE                FailedPrecondition  an approved record no longer ACTIVE
 MINIMUM_PERIOD_NOT_PASSED        FailedPrecondition  approved before the minimum period passed
 NOT_REPAIRABLE                   FailedPrecondition  approved information no ruleset repairs
@@ -587,6 +601,10 @@ class RepairDecisionHandler:
             *(repair_target_key(t) for t in decision.approved_targets),
         ]
 
+    def reads_creators(self, statement: statement_pb2.Statement) -> Iterable[ObjectKey]:
+        """The same: the nodes their statements were addressed to hold a copy of each."""
+        return self.reads(statement)
+
     def apply(self, logged: Logged, view: View) -> None:
         """Decide; on approval, repair each approved target (module docstring)."""
         decision = logged.statement.repair_decision
@@ -609,6 +627,8 @@ class RepairDecisionHandler:
         effective: dt.date | None = None
         if decision.outcome in _APPROVALS:
             effective = self._effective(logged, decided_on)
+        self._addressed(logged, view, current, approved if effective is not None else [])
+        if effective is not None:
             for key in approved:
                 self._repair(view, logged, key, effective)
         body = repair_pb2.RepairApplication()
@@ -665,6 +685,33 @@ class RepairDecisionHandler:
             f"{application.deciding_authority.uscc}, not {decision.authority.uscc or 'nobody'}",
             reason="NOT_DECIDING_AUTHORITY",
         )
+
+    @staticmethod
+    def _addressed(
+        logged: Logged, view: View, application: DomainObject, approved: Sequence[ObjectKey]
+    ) -> None:
+        """Refuse a decision some holder of the application or of an approved target would
+        never receive (CXP-REPAIR-001): the holders are the nodes the statement that created
+        each was addressed to; forwarding follows the decision's own signed recipients."""
+        holders: dict[str, list[str]] = {}
+        objects = [application, *(view.get(*key) for key in approved)]
+        for obj in objects:
+            if obj is None:
+                continue  # refused as TARGET_NOT_FOUND when it is repaired
+            for node_id in view.created_by(obj).header.recipient_node_ids:
+                holders.setdefault(node_id, []).append(_label(obj.key))
+        named = set(logged.statement.header.recipient_node_ids)
+        if view.node_id:
+            named.add(view.node_id)
+        missing = sorted(set(holders) - named)
+        if missing:
+            held = "; ".join(f"{n} holds {', '.join(holders[n])}" for n in missing)
+            raise FailedPrecondition(
+                f"the decision must be addressed to every node that holds the application "
+                f"or an approved target, or their copies would never be decided: "
+                f"{', '.join(missing)} missing from its recipients ({held})",
+                reason="DECISION_RECIPIENTS_INCOMPLETE",
+            )
 
     @staticmethod
     def _decided_on(logged: Logged, application: repair_pb2.RepairApplication) -> dt.date:

@@ -47,7 +47,7 @@ def make_ledger(
         checkpoint_signer=NoteSigner.from_seed(ORIGIN, b"n" * 32),
         clock=clock,
         projector=Projection(
-            default_handlers() if handlers is None else handlers, log_origin=ORIGIN
+            default_handlers() if handlers is None else handlers, log_origin=ORIGIN, node_id=HUB
         ),
     )
 

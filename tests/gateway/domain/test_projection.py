@@ -3,14 +3,15 @@
 A toy handler (a counter per subject that refuses to go past a limit) on a real ledger and real
 stores: the domain state is written in the append's transaction, a refused submission logs
 nothing and the leaves of the next ones move up, later submissions of the same append see the
-earlier ones' effects, and a batch is refused whole.
+earlier ones' effects, and a batch is refused whole. A handler reads the statement that created
+an object (:meth:`View.created_by`), from the log or from earlier in the same append.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -76,8 +77,8 @@ class CountingHandler:
         )
 
 
-def submission(uscc: str, *, items: int = 1) -> Submission:
-    bodies = [statement("zj-330000", ["cn-hub"], penalty_record(uscc=uscc)) for _ in range(items)]
+def submission(uscc: str, *, items: int = 1, recipients: Sequence[str] = ("cn-hub",)) -> Submission:
+    bodies = [statement("zj-330000", recipients, penalty_record(uscc=uscc)) for _ in range(items)]
     entries = [
         LedgerEntry(
             message_id=b.header.message_id,
@@ -167,3 +168,63 @@ async def test_a_handler_that_reads_undeclared_objects_is_a_bug() -> None:
     view = View({})
     with pytest.raises(RuntimeError, match="not declared"):
         view.get("record", "x")
+
+
+class CreatorHandler(CountingHandler):
+    """Counts, and keeps on the counter the recipients named by the statement that created it."""
+
+    def reads_creators(self, statement: statement_pb2.Statement) -> Iterable[ObjectKey]:
+        return self.reads(statement)
+
+    def apply(self, logged: Logged, view: View) -> None:
+        super().apply(logged, view)
+        counter = view.get("counter", logged.statement.record.subject.uscc)
+        assert counter is not None
+        created = view.created_by(counter)
+        attrs = {**counter.attrs, "first_recipients": list(created.header.recipient_node_ids)}
+        view.put(dataclasses.replace(counter, attrs=attrs))
+
+
+async def test_a_handler_reads_the_statement_that_created_an_object(store: Store) -> None:
+    ledger = Ledger(
+        store=store,
+        node_id="zj-330000",
+        origin=ORIGIN,
+        signing_key=PrivateKey.from_seed(b"s" * 32),
+        checkpoint_signer=NoteSigner.from_seed(ORIGIN, b"n" * 32),
+        clock=lambda: datetime(2026, 3, 9, tzinfo=UTC),
+        projector=Projection([CreatorHandler()], log_origin=ORIGIN, node_id="zj-330000"),
+    )
+    hub, gd = ("cn-hub",), ("gd-440000",)
+    # A's counter is created and counted again in one append (the creating statement is the
+    # append's own); B's is created in one append and counted in the next (read from the log).
+    acks = await ledger.append([submission(A, recipients=hub), submission(A, recipients=gd)])
+    assert [a.error for a in acks] == [None, None]
+    await ledger.append([submission(B, recipients=gd)])
+    (ack,) = await ledger.append([submission(B, recipients=hub)])
+    assert ack.error is None
+    for uscc, first in ((A, hub), (B, gd)):
+        counter = await store.get_object("counter", uscc)
+        assert counter is not None
+        assert counter.attrs["count"] == 2
+        assert counter.attrs["first_recipients"] == list(first)
+
+
+async def test_reading_an_undeclared_creating_statement_is_a_bug() -> None:
+    obj = DomainObject(
+        kind="counter",
+        object_id=A,
+        subject_key=A,
+        state="COUNTING",
+        body=b"",
+        attrs={},
+        flags=frozenset(),
+        due_date=None,
+        origin_node_id="zj-330000",
+        log_origin=ORIGIN,
+        created_leaf=0,
+        leaf_index=0,
+        updated_at=datetime(2026, 3, 9, tzinfo=UTC),
+    )
+    with pytest.raises(RuntimeError, match="reads_creators"):
+        View({obj.key: obj}, log_origin=ORIGIN).created_by(obj)

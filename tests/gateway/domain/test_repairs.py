@@ -4,7 +4,9 @@ A real :class:`Ledger` with the gateway's default handlers, on SQLite and Postgr
 eligibility computed from the ruleset in force on each record's decision date (an application
 that is not eligible is logged and marked), decision deadlines on real dates (Spring Festival,
 National Day, into 2027), approvals that end publication of records and move name-list entries
-to REPAIRED through the lifecycle, rejections, withdrawals and every refusal.
+to REPAIRED through the lifecycle, rejections, withdrawals and every refusal, among them a
+decision that would not reach every node holding the application or an approved record
+(CXP-REPAIR-001).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from creditlink.gateway.domain.handlers.repairs import (
 from creditlink.gateway.domain.projection import Logged
 from creditlink.gateway.ledger import Ledger
 from creditlink.gateway.store import DomainQuery, Store
-from creditlink.sdk.errors import CreditlinkError
+from creditlink.sdk.errors import CreditlinkError, FailedPrecondition
 from creditlink.v1 import (
     commitment_pb2,
     name_list_pb2,
@@ -62,9 +64,11 @@ from tests.gateway.objection_statements import (
     fulfilment_statement,
     record,
     record_statement,
+    submission,
 )
 
 D = dt.date
+Statement = statement_pb2.Statement
 RS = repair_pb2
 UNKNOWN_2027 = not WorkingDayCalendar().knows(2027)
 MISSING_ID = "00000000-0000-4000-8000-000000000000"
@@ -523,6 +527,104 @@ async def test_withdrawal_by_the_accepting_platform(
         "REPAIR_STATUS_WITHDRAWN"
     )
     assert (await get(store, "record", record_id)).state == "RECORD_STATUS_ACTIVE"
+
+
+# --- every holder hears the decision (CXP-REPAIR-001) -----------------------------------------
+
+
+async def test_a_decision_must_be_addressed_to_every_holder(
+    ledger: Ledger, store: Store, clock: ChinaClock
+) -> None:
+    """CXP-REPAIR-001: the hub logs a record Zhejiang addressed to both, and an application
+    addressed to the hub and Guangdong. A decision that leaves out a holder of the application
+    (any outcome) or of an approved record (an approval) is refused, naming the missing nodes,
+    and logs nothing; addressed to all of them, it is applied."""
+    clock.china(D(2026, 3, 10))
+    body = record()
+    await accepted(ledger, record_statement(body, recipients=(ZJ, HUB)))
+    application_id = await applied(
+        ledger, clock, [("record", body.record_id)], D(2026, 3, 10), recipients=(HUB, GD)
+    )
+
+    def deciding(outcome: int, recipients: tuple[str, ...], **kw: object) -> Statement:
+        return decision_statement(
+            application_id,
+            outcome,
+            decided=clock.now,
+            recipients=recipients,
+            **kw,  # type: ignore[arg-type]
+        )
+
+    approve = {"approved": [("record", body.record_id)]}
+    error = await refused(ledger, store, deciding(RS.REPAIR_STATUS_APPROVED, (HUB,), **approve))
+    assert isinstance(error, FailedPrecondition)
+    assert error.reason == "DECISION_RECIPIENTS_INCOMPLETE"
+    assert f"{GD}, {ZJ} missing" in error.message
+    assert f"{ZJ} holds record:{body.record_id}" in error.message
+    assert f"{GD} holds repair-application:{application_id}" in error.message
+    error = await refused(ledger, store, deciding(RS.REPAIR_STATUS_APPROVED, (HUB, GD), **approve))
+    assert error.reason == "DECISION_RECIPIENTS_INCOMPLETE"
+    assert f"{ZJ} missing" in error.message
+    assert GD not in error.message.split("missing")[0]
+    # A rejection changes the application only: its holders must hear it, the record's need not.
+    rejection = {"rejections": [RS.REPAIR_REJECTION_REASON_OTHER]}
+    error = await refused(
+        ledger, store, deciding(RS.REPAIR_STATUS_REJECTED, (HUB, ZJ), **rejection)
+    )
+    assert error.reason == "DECISION_RECIPIENTS_INCOMPLETE"
+    assert f"{GD} missing" in error.message
+    # Nothing changed.
+    assert (await get(store, "record", body.record_id)).state == "RECORD_STATUS_ACTIVE"
+    application = await get(store, "repair-application", application_id)
+    assert application.state == "REPAIR_STATUS_SUBMITTED"
+
+    await accepted(ledger, deciding(RS.REPAIR_STATUS_APPROVED, (GD, HUB, ZJ), **approve))
+    assert (await get(store, "record", body.record_id)).state == "RECORD_STATUS_REPAIRED"
+    application = await get(store, "repair-application", application_id)
+    assert application.state == "REPAIR_STATUS_APPROVED"
+
+
+async def test_holders_of_objects_created_earlier_in_the_same_append_count(
+    ledger: Ledger, store: Store, clock: ChinaClock
+) -> None:
+    """CXP-REPAIR-001 within one group-committed append: the record, the application and the
+    decision are separate submissions logged together; the record's holders are known from its
+    statement in the same append."""
+    clock.china(D(2026, 3, 10))
+
+    async def append_all(decision_recipients: tuple[str, ...]) -> list[CreditlinkError | None]:
+        body = record()
+        commitment = commitment_statement(made=D(2026, 3, 10), recipients=(ZJ, HUB))
+        application = applying(
+            [("record", body.record_id)],
+            commitment.commitment.commitment_id,
+            D(2026, 3, 10),
+            recipients=(ZJ, HUB),
+        )
+        decision = decision_statement(
+            application.repair_application.application_id,
+            RS.REPAIR_STATUS_APPROVED,
+            decided=clock.now,
+            approved=[("record", body.record_id)],
+            recipients=decision_recipients,
+        )
+        acks = await ledger.append(
+            [
+                submission(record_statement(body, recipients=(ZJ, GD, HUB))),
+                submission(commitment, application),
+                submission(decision),
+            ]
+        )
+        return [a.error for a in acks]
+
+    before = (await store.head()).size
+    first, second, third = await append_all((ZJ, HUB))
+    assert (first, second) == (None, None)
+    assert third is not None
+    assert third.reason == "DECISION_RECIPIENTS_INCOMPLETE"
+    assert f"{GD} missing" in third.message
+    assert (await store.head()).size == before + 3  # the record, commitment and application
+    assert await append_all((ZJ, GD, HUB)) == [None, None, None]
 
 
 # --- name-list entries ------------------------------------------------------------------------

@@ -81,7 +81,7 @@ async def serve_hub(
         signing_key=hub.signing_key,
         checkpoint_signer=hub.checkpoint_key,
         clock=clock,
-        projector=Projection(handlers, log_origin=origin),
+        projector=Projection(handlers, log_origin=origin, node_id=HUB),
     )
     exchange = ExchangeServicer(
         intake=Intake(node_id=HUB, trust=trust, sealing_keys=[hub.sealing_key]),
