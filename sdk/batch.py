@@ -29,13 +29,20 @@ from creditlink.sdk._internal.strict import has_unknown_fields, parse_strict, un
 from creditlink.sdk.envelope import (
     MAX_PAYLOAD_BYTES,
     Envelope,
+    Signature,
     payload_type_for,
     sign,
     verify_signers,
 )
 from creditlink.sdk.errors import InvalidBatch, InvalidProof
 from creditlink.sdk.keys import KeyId, PrivateKey, PublicKey
-from creditlink.sdk.tlog.merkle import leaf_hash, node_hash, root_from_leaf_hashes, verify_inclusion
+from creditlink.sdk.tlog.merkle import (
+    ProvenNodes,
+    leaf_hash,
+    node_hash,
+    root_from_leaf_hashes,
+    verify_inclusion,
+)
 from creditlink.v1 import envelope_pb2
 
 __all__ = [
@@ -44,6 +51,7 @@ __all__ = [
     "MAX_BATCH_BYTES",
     "MAX_BATCH_ITEMS",
     "BatchItem",
+    "BatchTree",
     "BatchedEnvelope",
     "SignedBatch",
     "VerifiedBatch",
@@ -238,9 +246,11 @@ class BatchedEnvelope:
                 f"audit path has {len(audit_path)} hashes, at most {MAX_AUDIT_PATH} allowed",
                 reason="LIMIT_EXCEEDED",
             )
-        for h in audit_path:
-            if not isinstance(h, bytes) or len(h) != _HASH_SIZE:
-                raise InvalidBatch("audit path hashes must be 32 bytes", reason="MALFORMED_BATCH")
+        # Two C-level passes over the path instead of a Python loop: this runs for every item
+        # a feed reader receives.
+        all_bytes = set(map(type, audit_path)) <= {bytes}
+        if not all_bytes or not set(map(len, audit_path)) <= {_HASH_SIZE}:
+            raise InvalidBatch("audit path hashes must be 32 bytes", reason="MALFORMED_BATCH")
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < 2**64:
             raise InvalidBatch("index must be an unsigned 64-bit integer", reason="MALFORMED_BATCH")
         self._item = item
@@ -277,11 +287,17 @@ class BatchedEnvelope:
             raise InvalidBatch("batched envelope lacks its item or head", reason="MALFORMED_BATCH")
         if len(pb.audit_path) > MAX_AUDIT_PATH:
             raise InvalidBatch("audit path is too long", reason="LIMIT_EXCEEDED")
+        head = pb.head
         return cls(
             item=BatchItem(pb.item.payload, pb.item.payload_type),
-            head=Envelope.from_proto(pb.head),
+            # The whole tree was checked for unknown fields above: not the head again.
+            head=Envelope(
+                payload=head.payload,
+                payload_type=head.payload_type,
+                signatures=[Signature(s.keyid, s.sig) for s in head.signatures],
+            ),
             index=pb.index,
-            audit_path=list(pb.audit_path),
+            audit_path=pb.audit_path,
         )
 
     def to_proto(self) -> envelope_pb2.BatchedEnvelope:
@@ -518,26 +534,47 @@ class VerifiedHeads:
 
     Every item extracted from a batch carries the same head; verifying its signature again for
     each item is the costliest step of :func:`verify_batched` (one Ed25519 check per item). A
-    hit needs the same head bytes (payload and signatures), the same keys (by key id, a digest
+    hit needs the same head (payload, type and signatures), the same keys (by key id, a digest
     of the public key), threshold and expected signer: exactly the inputs of the check, so the
-    memo returns what verifying again would. Failures are not remembered. Safe to share
-    between threads.
+    memo returns what verifying again would. Failures are not remembered. For the most recent
+    heads it also keeps the audit path verified last under their signed root
+    (:class:`~creditlink.sdk.tlog.merkle.ProvenNodes`), so consecutive items of a batch hash
+    about two nodes each instead of a whole path. Safe to share between threads.
     """
 
-    __slots__ = ("_entries", "_lock", "_size")
+    __slots__ = ("_entries", "_last_head", "_lock", "_proven", "_size")
+
+    #: Heads whose last verified path is kept: items of one batch arrive together, so a few
+    #: suffice.
+    _PROVEN_HEADS: Final = 4
 
     def __init__(self, size: int = 64) -> None:
         if size < 1:
             raise ValueError("size must be at least 1")
         self._size = size
         self._entries: dict[tuple[object, ...], tuple[_Head, tuple[KeyId, ...]]] = {}
+        self._proven: dict[tuple[object, ...], ProvenNodes] = {}
+        self._last_head: tuple[bytes, Envelope] | None = None
         self._lock = threading.Lock()
 
     def verified(
         self, head: Envelope, keys: Sequence[PublicKey], threshold: int, signer: str | None
     ) -> tuple[_Head, tuple[KeyId, ...]]:
         """The head verified as :func:`verify_batched` verifies it, from the memo if there."""
-        key = (head.to_bytes(), tuple(k.key_id for k in keys), threshold, signer)
+        _, verified, key_ids = self._verified(head, keys, threshold, signer)
+        return verified, key_ids
+
+    def _verified(
+        self, head: Envelope, keys: Sequence[PublicKey], threshold: int, signer: str | None
+    ) -> tuple[tuple[object, ...], _Head, tuple[KeyId, ...]]:
+        key = (
+            head.payload,
+            head.payload_type,
+            head.signatures,
+            tuple(k.key_id for k in keys),
+            threshold,
+            signer,
+        )
         found = self._entries.get(key)
         if found is None:
             found = _verified_head(head, keys, threshold, signer)
@@ -545,7 +582,67 @@ class VerifiedHeads:
                 if len(self._entries) >= self._size:
                     del self._entries[next(iter(self._entries))]  # the oldest
                 self._entries[key] = found
-        return found
+        return key, found[0], found[1]
+
+    def batched_from_proto(self, pb: envelope_pb2.BatchedEnvelope) -> BatchedEnvelope:
+        """:meth:`BatchedEnvelope.from_proto`, sharing one head among the items of a batch.
+
+        The items of a batch arrive one after another with byte-identical heads; the head
+        checked and built for the previous item is reused when the serialized head is the
+        same (equal bytes include any unknown field, so what was refused once is refused
+        again). Everything else is checked as :meth:`BatchedEnvelope.from_proto` checks it.
+        """
+        head_bytes = pb.head.SerializeToString(deterministic=True)
+        last = self._last_head
+        if last is None or last[0] != head_bytes:
+            batched = BatchedEnvelope.from_proto(pb)
+            self._last_head = (head_bytes, batched._head)
+            return batched
+        if has_unknown_fields(pb, skip="head"):
+            raise InvalidBatch("batched envelope has unknown fields", reason="MALFORMED_BATCH")
+        if not pb.HasField("item"):
+            raise InvalidBatch("batched envelope lacks its item or head", reason="MALFORMED_BATCH")
+        if len(pb.audit_path) > MAX_AUDIT_PATH:
+            raise InvalidBatch("audit path is too long", reason="LIMIT_EXCEEDED")
+        return BatchedEnvelope(
+            item=BatchItem(pb.item.payload, pb.item.payload_type),
+            head=last[1],
+            index=pb.index,
+            audit_path=pb.audit_path,
+        )
+
+    def included(
+        self,
+        batched: BatchedEnvelope,
+        keys: Sequence[PublicKey],
+        threshold: int,
+        signer: str | None,
+    ) -> tuple[_Head, tuple[KeyId, ...]]:
+        """Verify the head (memo) and the item's audit path under its root (proven nodes).
+
+        Raises :class:`~creditlink.sdk.errors.InvalidProof` if the path does not lead to the
+        signed root; the index is checked against the head's count first.
+        """
+        key, head, key_ids = self._verified(batched._head, keys, threshold, signer)
+        if batched._index >= head.count:
+            raise InvalidBatch(
+                f"index {batched._index} is not below the batch size {head.count}",
+                reason="INDEX_OUT_OF_RANGE",
+            )
+        proven = self._proven.get(key)
+        if proven is None:
+            proven = ProvenNodes(root=head.root, size=head.count)
+            with self._lock:
+                if len(self._proven) >= self._PROVEN_HEADS:
+                    del self._proven[next(iter(self._proven))]
+                self._proven[key] = proven
+        with self._lock:  # one proof at a time updates the shared nodes
+            proven.verify_inclusion(
+                leaf_hash=item_leaf_hash(batched._item),
+                index=batched._index,
+                proof=batched._audit_path,
+            )
+        return head, key_ids
 
 
 def verify_batched(
@@ -578,23 +675,23 @@ def verify_batched(
             f"item payload type {item.payload_type!r} is not the expected {expected_type!r}",
             reason="PAYLOAD_TYPE_MISMATCH",
         )
-    if heads is None:
-        head, key_ids = _verified_head(batched._head, keys, threshold, expected_signer)
-    else:
-        head, key_ids = heads.verified(batched._head, keys, threshold, expected_signer)
-    if batched._index >= head.count:
-        raise InvalidBatch(
-            f"index {batched._index} is not below the batch size {head.count}",
-            reason="INDEX_OUT_OF_RANGE",
-        )
     try:
-        verify_inclusion(
-            leaf_hash=item_leaf_hash(item),
-            index=batched._index,
-            tree_size=head.count,
-            proof=batched._audit_path,
-            root=head.root,
-        )
+        if heads is not None:
+            head, key_ids = heads.included(batched, keys, threshold, expected_signer)
+        else:
+            head, key_ids = _verified_head(batched._head, keys, threshold, expected_signer)
+            if batched._index >= head.count:
+                raise InvalidBatch(
+                    f"index {batched._index} is not below the batch size {head.count}",
+                    reason="INDEX_OUT_OF_RANGE",
+                )
+            verify_inclusion(
+                leaf_hash=item_leaf_hash(item),
+                index=batched._index,
+                tree_size=head.count,
+                proof=batched._audit_path,
+                root=head.root,
+            )
     except InvalidProof as exc:
         raise InvalidBatch(
             "item is not included in the signed batch", reason="INVALID_INCLUSION_PROOF"
@@ -614,6 +711,39 @@ def verify_batched(
 # --------------------------------------------------------------------------------------------
 # Tree building for audit paths (private; verification uses creditlink.sdk.tlog.merkle)
 # --------------------------------------------------------------------------------------------
+
+
+class BatchTree:
+    """A batch's RFC 9162 tree with every level kept, to hand out audit paths.
+
+    For a server that sends the items of a stored batch one by one as
+    :class:`BatchedEnvelope` (a gateway's feed): the tree is built once from the items' leaf
+    hashes (:func:`item_leaf_hash`, O(n)), and each audit path is then one list lookup per
+    level, with no hashing.
+    """
+
+    __slots__ = ("_levels",)
+
+    def __init__(self, leaf_hashes: Sequence[bytes]) -> None:
+        if not 1 <= len(leaf_hashes) <= MAX_BATCH_ITEMS:
+            raise ValueError(f"a batch has 1 to {MAX_BATCH_ITEMS} items")
+        self._levels = _tree_levels([bytes(h) for h in leaf_hashes])
+
+    @property
+    def size(self) -> int:
+        """Number of items (leaves)."""
+        return len(self._levels[0])
+
+    @property
+    def root(self) -> bytes:
+        """The batch root a head signs."""
+        return self._levels[-1][0]
+
+    def audit_path(self, index: int) -> list[bytes]:
+        """RFC 9162 PATH(index): the audit path of the item at ``index``, leaf to root."""
+        if not 0 <= index < self.size:
+            raise IndexError(f"index {index} is not below the batch size {self.size}")
+        return _audit_path(self._levels, index)
 
 
 def _tree_levels(leaf_hashes: list[bytes]) -> list[list[bytes]]:

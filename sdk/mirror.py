@@ -339,6 +339,8 @@ class NameListMirror:
         self._stopping = threading.Event()
         self._day_number = 0
         self._day_ends = 0.0
+        # Rows of the write-only ``statements`` table, written in one executemany per page.
+        self._statement_rows: list[tuple[object, ...]] = []
         self._load()
 
     # -- loading ------------------------------------------------------------------------------
@@ -597,6 +599,7 @@ class NameListMirror:
                             self._db.execute("BEGIN IMMEDIATE")
                     self._commit(subscription.cursor, checkpoint)
                 except BaseException:
+                    self._statement_rows.clear()
                     if self._db.in_transaction:
                         self._db.execute("ROLLBACK")
                     self._load()  # memory back to what the file holds
@@ -620,6 +623,10 @@ class NameListMirror:
                 raise  # closed from stop(): end quietly
 
     def _commit(self, cursor: int, checkpoint: Checkpoint | None) -> None:
+        rows, self._statement_rows = self._statement_rows, []
+        self._db.executemany(
+            "INSERT OR IGNORE INTO statements VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows
+        )
         self._set_meta("cursor", max(cursor, self._cursor))
         if checkpoint is not None:
             self._set_meta("checkpoint_origin", checkpoint.origin)
@@ -655,8 +662,7 @@ class NameListMirror:
             applied, note = 0, str(skip)
             counts[2] += 1
             _log.warning("name-list mirror: leaf %d skipped: %s", entry.leaf_index, note)
-        self._db.execute(
-            "INSERT OR IGNORE INTO statements VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        self._statement_rows.append(
             (
                 entry.leaf_index,
                 entry.kind,
@@ -666,7 +672,7 @@ class NameListMirror:
                 entry.payload,
                 applied,
                 note,
-            ),
+            )
         )
 
     def _add_entry(self, entry: Entry) -> None:

@@ -243,6 +243,10 @@ def _parse_scope(text: str) -> _Scope:
     raise ValueError(f"scope {text!r} has unknown type {scope_type!r}")
 
 
+#: Most answers :meth:`TrustBundle.signing_keys` keeps per bundle.
+_SIGNING_MEMO_SIZE: Final = 4096
+
+
 def _check_kind(kind: str, *, wildcard: bool) -> None:
     if wildcard and kind == "*":
         return
@@ -563,7 +567,7 @@ class TrustBundle:
     message, which may lie before a key rotation; they never read the clock.
     """
 
-    __slots__ = ("_digest", "_envelope", "_parsed", "_payload")
+    __slots__ = ("_digest", "_envelope", "_parsed", "_payload", "_signing_memo")
 
     _digest: bytes
     _envelope: Envelope
@@ -580,6 +584,10 @@ class TrustBundle:
         self._payload = _payload
         self._parsed = _parsed
         self._digest = hashlib.sha256(_payload).digest()
+        # signing_keys answers, by (node, kind, instant): a client verifying a feed asks the
+        # same question for every item of a batch (one instant per append). The bundle never
+        # changes, so an answer never goes stale; the bound only caps memory.
+        self._signing_memo: dict[tuple[str, str, datetime], tuple[PublicKey, ...]] = {}
 
     # -- verification ---------------------------------------------------------------------
 
@@ -829,6 +837,16 @@ class TrustBundle:
         An unknown node gets an empty list, as does a kind it may not sign: deny by default.
         Newest key first.
         """
+        memo_key = (node_id, kind, at)
+        found = self._signing_memo.get(memo_key)
+        if found is None:
+            found = tuple(self._signing_keys(node_id, kind=kind, at=at))
+            if len(self._signing_memo) >= _SIGNING_MEMO_SIZE:
+                self._signing_memo.clear()
+            self._signing_memo[memo_key] = found
+        return list(found)
+
+    def _signing_keys(self, node_id: str, *, kind: str, at: datetime) -> list[PublicKey]:
         _check_kind(kind, wildcard=False)
         node = self._parsed.nodes.get(node_id)
         if node is None or kind in _NEVER_NODE_SIGNED_KINDS:

@@ -50,6 +50,7 @@ from creditlink.gateway.services._common import check_request, check_request_id,
 from creditlink.gateway.services.pipeline import SubmitPipeline
 from creditlink.gateway.store.base import EntryRow, LogHead, Store, StoreUnavailable
 from creditlink.gateway.workers import InlineIntake, IntakeRunner
+from creditlink.sdk.batch import BatchTree
 from creditlink.sdk.errors import (
     CreditlinkError,
     FieldViolation,
@@ -59,7 +60,7 @@ from creditlink.sdk.errors import (
     Pushback,
     Unavailable,
 )
-from creditlink.sdk.tlog import HASH_SIZE, Frontier, MemoryNodeStore, inclusion_proof
+from creditlink.sdk.tlog import HASH_SIZE, Frontier
 from creditlink.sdk.trust import NodeInfo, TrustBundle
 from creditlink.v1 import (
     envelope_pb2,
@@ -193,7 +194,7 @@ class _BatchTree:
     head: envelope_pb2.Envelope
     first: int
     count: int
-    nodes: MemoryNodeStore
+    tree: BatchTree
 
 
 class EntryBuilder:
@@ -202,7 +203,9 @@ class EntryBuilder:
     A batch item travels as a ``BatchedEnvelope``: the item, the signed batch head and the
     item's audit path in the batch tree, so a subscriber verifies it on its own
     (``sdk.batch.verify_batched``). The tree is built once per batch from the stored leaf
-    hashes, which are the batch tree's leaves (both hash ``PAE(payload_type, payload)``).
+    hashes, which are the batch tree's leaves (both hash ``PAE(payload_type, payload)``), with
+    every level kept (:class:`~creditlink.sdk.batch.BatchTree`): an audit path is then a lookup
+    per level instead of a proof computed from stored subtrees.
     """
 
     def __init__(self, store: Store) -> None:
@@ -219,13 +222,11 @@ class EntryBuilder:
         leaves = await self._store.leaf_hashes(
             row.first_leaf_index, row.first_leaf_index + row.count
         )
-        nodes = MemoryNodeStore()
-        nodes.add_runs(Frontier().extend(leaves)[1])
         tree = _BatchTree(
             head=_envelope(row.head_envelope),
             first=row.first_leaf_index,
             count=row.count,
-            nodes=nodes,
+            tree=BatchTree(leaves),
         )
         self._trees[batch_id] = tree
         while len(self._trees) > _BATCH_CACHE:
@@ -250,7 +251,7 @@ class EntryBuilder:
         batched.item.payload_type = row.payload_type
         batched.head.CopyFrom(tree.head)
         batched.index = row.index_in_batch
-        batched.audit_path.extend(inclusion_proof(row.index_in_batch, tree.count, tree.nodes))
+        batched.audit_path.extend(tree.tree.audit_path(row.index_in_batch))
         return entry
 
 

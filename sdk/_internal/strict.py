@@ -7,8 +7,10 @@ carried along, because the signer may have meant something the receiver cannot s
 
 from __future__ import annotations
 
-from typing import TypeVar
+import functools
+from typing import Final, TypeVar
 
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.unknown_fields import UnknownFieldSet
 
@@ -73,22 +75,50 @@ def _canonical_without_unknown(message: Message, data: bytes) -> bool:
     return message.SerializeToString(deterministic=True) == data
 
 
-def has_unknown_fields(message: Message) -> bool:
-    """Whether ``message`` or any message nested in it (maps, lists) has unknown fields."""
+def has_unknown_fields(message: Message, *, skip: str | None = None) -> bool:
+    """Whether ``message`` or any message nested in it (maps, lists) has unknown fields.
+
+    ``skip`` names a field of ``message`` itself not to look into (one the caller has proven
+    free of unknown fields otherwise).
+    """
     if len(UnknownFieldSet(message)):
         return True
-    for descriptor, value in message.ListFields():
-        entry = descriptor.message_type
+    for name, how in _message_fields(message.DESCRIPTOR):
+        if name == skip:
+            continue
+        if how is _SINGLE:
+            if message.HasField(name) and has_unknown_fields(getattr(message, name)):
+                return True
+        else:
+            values = getattr(message, name)
+            for value in values.values() if how is _MAP else values:
+                if has_unknown_fields(value):
+                    return True
+    return False
+
+
+_SINGLE: Final = "single"
+_REPEATED: Final = "repeated"
+_MAP: Final = "map"
+
+
+@functools.cache
+def _message_fields(descriptor: Descriptor) -> tuple[tuple[str, str], ...]:
+    """The fields of a message type that can hold messages, and how (one, a list, map values).
+
+    Worked out once per type: the walk runs for every batched envelope a client receives, and
+    asking the descriptor for every set field (``ListFields``) each time cost most of it.
+    """
+    out: list[tuple[str, str]] = []
+    for field in descriptor.fields:
+        entry = field.message_type
         if entry is None:
             continue  # scalar field
         if entry.GetOptions().map_entry:
-            if entry.fields_by_name["value"].message_type is not None and any(
-                has_unknown_fields(v) for v in value.values()
-            ):
-                return True
-        elif descriptor.is_repeated:
-            if any(has_unknown_fields(v) for v in value):
-                return True
-        elif has_unknown_fields(value):
-            return True
-    return False
+            if entry.fields_by_name["value"].message_type is not None:
+                out.append((field.name, _MAP))
+        elif field.is_repeated:
+            out.append((field.name, _REPEATED))
+        else:
+            out.append((field.name, _SINGLE))
+    return tuple(out)

@@ -45,13 +45,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
 import grpc
 import tenacity
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from google.protobuf import timestamp_pb2
 from google.protobuf.message import Message
 from tenacity.retry import retry_base
 from tenacity.stop import stop_base
@@ -377,6 +378,17 @@ class PreparedSubmit:
 
     request: exchange_service_pb2.SubmitRequest
     expected: _Expected
+
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _instant(ts: timestamp_pb2.Timestamp) -> datetime:
+    """``ts.ToDatetime(tzinfo=UTC)`` for a valid timestamp, in a quarter of the time (it runs
+    for every entry a subscription verifies)."""
+    if not 0 <= ts.nanos < 1_000_000_000:
+        return ts.ToDatetime(tzinfo=UTC)  # raises as the runtime does
+    return _EPOCH + timedelta(seconds=ts.seconds, microseconds=ts.nanos // 1000)
 
 
 class ClientCore:
@@ -738,7 +750,7 @@ class ClientCore:
         sender = pb.sender_node_id
         # Keys are those valid when the gateway logged the entry: a key rotated out since then
         # still verifies what it signed while it was valid.
-        at = pb.integrated_at.ToDatetime(tzinfo=UTC)
+        at = _instant(pb.integrated_at)
         signed: Envelope | BatchedEnvelope
         batch_id: str | None = None
         which = pb.WhichOneof("signed")
@@ -752,7 +764,7 @@ class ClientCore:
             )
             payload_type, signed = envelope.payload_type, envelope
         elif which == "batched":
-            batched = BatchedEnvelope.from_proto(pb.batched)
+            batched = self._heads.batched_from_proto(pb.batched)
             kind = kind_of(batched.item.payload_type)
             # The head key signs any batch; each item needs its own kind's permission.
             if not self._trust.signing_keys(sender, kind=kind, at=at):

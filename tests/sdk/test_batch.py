@@ -517,3 +517,34 @@ def test_verified_heads_verify_a_head_once_and_only_for_the_same_inputs(
     assert len(heads._entries) == 2
     with pytest.raises(ValueError, match="size"):
         VerifiedHeads(size=0)
+
+
+def test_batch_tree_hands_out_the_rfc_9162_audit_paths() -> None:
+    """CXP-BATCH-004: a server's audit paths (BatchTree) are the RFC 9162 paths to the root."""
+    from creditlink.sdk.batch import BatchTree
+    from creditlink.sdk.tlog import (
+        Frontier,
+        MemoryNodeStore,
+        inclusion_proof,
+        root_from_leaf_hashes,
+        verify_inclusion,
+    )
+
+    for size in (1, 2, 3, 5, 8, 13, 64, 70, 129):
+        leaves = [hashlib.sha256(b"leaf %d" % i).digest() for i in range(size)]
+        tree = BatchTree(leaves)
+        frontier, runs = Frontier().extend(leaves)
+        store = MemoryNodeStore()
+        store.add_runs(runs)
+        assert tree.size == size
+        assert tree.root == root_from_leaf_hashes(leaves) == frontier.root()
+        for index in range(size):
+            path = tree.audit_path(index)
+            assert path == inclusion_proof(index, size, store)
+            verify_inclusion(
+                leaf_hash=leaves[index], index=index, tree_size=size, proof=path, root=tree.root
+            )
+        with pytest.raises(IndexError):
+            tree.audit_path(size)
+    with pytest.raises(ValueError, match="1 to"):
+        BatchTree([])
