@@ -602,14 +602,21 @@ class VerifiedHeads:
             raise InvalidBatch("batched envelope has unknown fields", reason="MALFORMED_BATCH")
         if not pb.HasField("item"):
             raise InvalidBatch("batched envelope lacks its item or head", reason="MALFORMED_BATCH")
-        if len(pb.audit_path) > MAX_AUDIT_PATH:
+        # BatchedEnvelope.__init__'s checks, less those the wire types guarantee (bytes, str,
+        # uint64): this runs for every item a feed reader receives.
+        item = BatchItem(pb.item.payload, pb.item.payload_type)
+        _check_item(item)
+        path = tuple(pb.audit_path)
+        if len(path) > MAX_AUDIT_PATH:
             raise InvalidBatch("audit path is too long", reason="LIMIT_EXCEEDED")
-        return BatchedEnvelope(
-            item=BatchItem(pb.item.payload, pb.item.payload_type),
-            head=last[1],
-            index=pb.index,
-            audit_path=pb.audit_path,
-        )
+        if not set(map(len, path)) <= {_HASH_SIZE}:
+            raise InvalidBatch("audit path hashes must be 32 bytes", reason="MALFORMED_BATCH")
+        batched = BatchedEnvelope.__new__(BatchedEnvelope)
+        batched._item = item
+        batched._head = last[1]
+        batched._index = pb.index
+        batched._audit_path = path
+        return batched
 
     def included(
         self,

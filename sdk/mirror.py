@@ -138,7 +138,7 @@ CREATE TABLE IF NOT EXISTS statements (
     entry_id TEXT NOT NULL,
     sender_node_id TEXT NOT NULL,
     payload_type TEXT NOT NULL,
-    payload BLOB NOT NULL,
+    payload BLOB NOT NULL,  -- empty unless the mirror keeps payloads
     applied INTEGER NOT NULL,
     note TEXT NOT NULL
 );
@@ -308,6 +308,11 @@ class NameListMirror:
     for a read-only mirror of an existing file); ``path`` the SQLite file, created with mode
     0600 if missing and loaded otherwise. ``page_size`` statements are applied per SQLite
     transaction, together with the cursor after them, so a crash never loses or repeats one.
+    The file's ``statements`` table lists every statement folded or skipped (leaf, kind, id,
+    sender, whether applied and why not); with ``keep_payloads`` it also keeps each signed
+    payload as received, as evidence held locally (about 1.2 KB per name-list entry: 1.2 GB
+    for a million). Without, the evidence stays in the gateway's log, where the leaf index
+    finds it with its inclusion proof.
 
     Reads (:meth:`is_listed`, :meth:`entries_for`, :meth:`measures_for`) answer from memory
     and are safe from any thread while one thread syncs (:meth:`sync`, :meth:`follow`, or
@@ -318,7 +323,12 @@ class NameListMirror:
     """
 
     def __init__(
-        self, client: Client | None, path: str | os.PathLike[str], *, page_size: int = 1000
+        self,
+        client: Client | None,
+        path: str | os.PathLike[str],
+        *,
+        page_size: int = 1000,
+        keep_payloads: bool = False,
     ) -> None:
         """Open (or create) the mirror at ``path`` and load it into memory."""
         if page_size < 1:
@@ -326,6 +336,7 @@ class NameListMirror:
         self._client = client
         self._path = Path(path)
         self._page_size = page_size
+        self._keep_payloads = keep_payloads
         if not self._path.exists():
             # Private: what a platform mirrors, and how far, is its own business.
             os.close(os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
@@ -669,7 +680,7 @@ class NameListMirror:
                 entry_id,
                 entry.sender_node_id,
                 entry.payload_type,
-                entry.payload,
+                entry.payload if self._keep_payloads else b"",
                 applied,
                 note,
             )

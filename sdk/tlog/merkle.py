@@ -282,10 +282,13 @@ class ProvenNodes:
             if last is not None and level == meet:
                 _, last_proof, last_nodes, last_ks = last
                 if node == last_nodes[level] and proof[k:] == last_proof[last_ks[level] :]:
+                    # The levels above are the last path's: update the levels below in place.
                     shift = k - last_ks[level]
-                    nodes.extend(last_nodes[level + 1 :])
-                    ks.extend(x + shift for x in last_ks[level + 1 :])
-                    self._last = (index, proof, nodes, ks)
+                    last_nodes[: level + 1] = nodes
+                    last_ks[: level + 1] = ks
+                    if shift:
+                        last_ks[level + 1 :] = [x + shift for x in last_ks[level + 1 :]]
+                    self._last = (index, proof, last_nodes, last_ks)
                     return
                 break  # not the last path's continuation: verify in full
             if k == len(proof):

@@ -548,3 +548,64 @@ def test_batch_tree_hands_out_the_rfc_9162_audit_paths() -> None:
             tree.audit_path(size)
     with pytest.raises(ValueError, match="1 to"):
         BatchTree([])
+
+
+def test_items_read_one_by_one_share_a_head_and_get_the_same_answers() -> None:
+    """CXP-BATCH-004: VerifiedHeads.batched_from_proto and the proven audit paths give, item
+    after item of one batch, exactly what BatchedEnvelope.from_proto and a fresh check give."""
+    heads = VerifiedHeads()
+    batch = _batch(37)
+    protos = [one.to_proto() for one in extract_all(batch)]
+
+    def check(pb: envelope_pb2.BatchedEnvelope) -> object:
+        try:
+            return verify_batched(
+                heads.batched_from_proto(pb),
+                keys=[KEY.public_key],
+                expected_type=RECORD,
+                heads=heads,
+            )
+        except VerificationError as exc:
+            return exc.reason
+
+    def fresh(pb: envelope_pb2.BatchedEnvelope) -> object:
+        try:
+            return verify_batched(
+                BatchedEnvelope.from_proto(pb), keys=[KEY.public_key], expected_type=RECORD
+            )
+        except VerificationError as exc:
+            return exc.reason
+
+    def tampered(pb: envelope_pb2.BatchedEnvelope) -> list[envelope_pb2.BatchedEnvelope]:
+        out = []
+        wrapper = envelope_pb2.BatchedEnvelope.FromString(pb.SerializeToString() + b"\xa0\x06\x01")
+        item = envelope_pb2.BatchedEnvelope()
+        item.CopyFrom(pb)
+        item.item.MergeFromString(b"\xa0\x06\x01")  # field 100 inside the item
+        out += [wrapper, item]
+        short = envelope_pb2.BatchedEnvelope()
+        short.CopyFrom(pb)
+        if short.audit_path:
+            short.audit_path[0] = short.audit_path[0][:31]
+            out.append(short)
+            flipped = envelope_pb2.BatchedEnvelope()
+            flipped.CopyFrom(pb)
+            flipped.audit_path[-1] = (
+                bytes([flipped.audit_path[-1][0] ^ 1]) + flipped.audit_path[-1][1:]
+            )
+            out.append(flipped)
+        other_leaf = envelope_pb2.BatchedEnvelope()
+        other_leaf.CopyFrom(pb)
+        other_leaf.item.payload = b"not the signed item"
+        moved = envelope_pb2.BatchedEnvelope()
+        moved.CopyFrom(pb)
+        moved.index = (pb.index + 1) % 37
+        out += [other_leaf, moved]
+        return out
+
+    for pb in protos:
+        for bad in tampered(pb):
+            assert check(bad) == fresh(bad) != fresh(pb)
+        assert check(pb) == fresh(pb)
+    for pb in reversed(protos):  # against the leaf order: full checks, same answers
+        assert check(pb) == fresh(pb)

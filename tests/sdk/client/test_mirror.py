@@ -20,7 +20,7 @@ from creditlink.gateway.domain.measures import load_seed_2021
 from creditlink.gateway.domain.measures import measures_for as gateway_measures_for
 from creditlink.sdk import Client, NameListMirror
 from creditlink.sdk.mirror import MeasureRef
-from creditlink.v1 import common_pb2, name_list_pb2, name_list_service_pb2
+from creditlink.v1 import common_pb2, name_list_pb2, name_list_service_pb2, statement_pb2
 from tests.gateway.listings import (
     LISTED_USCC,
     OTHER_USCC,
@@ -128,6 +128,8 @@ def test_sync_lists_repairs_and_resumes(client: Client, tmp_path: Path) -> None:
         assert mirror.sync().entries_added == 0
     assert _rows(path, "entries") == 3
     assert _rows(path, "statements") == 5  # with the measure list
+    with sqlite3.connect(path) as db:  # payloads stay in the gateway's log by default
+        assert db.execute("SELECT count(*) FROM statements WHERE payload != x''").fetchone() == (0,)
     assert _rows(path, "measure_lists") == 1
 
     # A read-only mirror of the file answers too.
@@ -185,6 +187,24 @@ def test_several_entries_of_one_subject(client: Client, tmp_path: Path) -> None:
         )
         mirror.sync()
         assert not mirror.is_listed(LISTED_USCC)
+
+
+def test_keep_payloads_stores_each_signed_payload_as_received(
+    client: Client, tmp_path: Path
+) -> None:
+    entry_id = _list(client, OTHER_USCC)
+    path = tmp_path / "mirror.db"
+    with NameListMirror(client, path, keep_payloads=True) as mirror:
+        mirror.sync()
+        with client.subscribe(["name-list-entry"], cursor=0, follow=False) as feed:
+            entries = {e.leaf_index: e.payload for e in feed}
+    with sqlite3.connect(path) as db:
+        kept = dict(
+            db.execute("SELECT leaf_index, payload FROM statements WHERE kind = 'name-list-entry'")
+        )
+    assert kept == entries
+    listed = {statement_pb2.Statement.FromString(p).name_list_entry.entry_id for p in kept.values()}
+    assert entry_id in listed
 
 
 def test_follow_in_background(client: Client, tmp_path: Path) -> None:
