@@ -65,7 +65,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Final, Self
+from typing import TYPE_CHECKING, Final, NamedTuple, Self
 
 from creditlink.sdk.errors import CreditlinkError, VerificationError
 from creditlink.sdk.tlog import Checkpoint
@@ -115,7 +115,7 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 CREATE TABLE IF NOT EXISTS entries (
     row INTEGER PRIMARY KEY NOT NULL,
-    entry_id TEXT NOT NULL UNIQUE,
+    entry_id TEXT NOT NULL,  -- unique, by the fold (kept in memory: _IdIndex)
     subject TEXT NOT NULL,
     state INTEGER NOT NULL,
     listing_start INTEGER NOT NULL,
@@ -240,7 +240,8 @@ def _unpack_id(packed: bytes | bytearray) -> str:
 
 
 def _encode_measures(refs: Iterable[measure_pb2.MeasureRef]) -> str:
-    return _REF_SEP.join(_FIELD_SEP.join((r.list_id, r.version, r.measure_id)) for r in refs)
+    sep = _FIELD_SEP
+    return _REF_SEP.join([f"{r.list_id}{sep}{r.version}{sep}{r.measure_id}" for r in refs])
 
 
 def _decode_measures(text: str) -> tuple[MeasureRef, ...]:
@@ -301,6 +302,98 @@ class _Skip(Exception):
     """A statement the fold leaves out, with why."""
 
 
+_INSERT_ENTRY: Final = "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+class _NewEntry(NamedTuple):
+    """A checked ``name-list-entry`` waiting for :meth:`NameListMirror._flush_entries`
+    (a tuple: one is built per entry a feed brings)."""
+
+    entry_id: str
+    subject: str
+    start: int
+    end: int
+    measures: str
+    origin: str
+    leaf_index: int
+    packed: bytes
+
+    def values(self, row: int) -> tuple[object, ...]:
+        """The ``entries`` row, as the entry at ``row`` of the arrays."""
+        return (
+            row,
+            self.entry_id,
+            self.subject,
+            _LISTED,
+            self.start,
+            self.end,
+            self.measures,
+            self.origin,
+            self.leaf_index,
+        )
+
+
+class _IdIndex:
+    """Entry id to row, in memory: an open-addressing table of rows over the packed ids.
+
+    The packed ids are kept anyway (18 bytes per entry, to name entries); the table adds one
+    4-byte slot per 0.6 of an entry or less, instead of a ``UNIQUE`` index in the file, whose
+    random keys cost a random B-tree page per insert once a million entries outgrow SQLite's
+    page cache. It answers whether a new entry's id is taken, and which row a transition moves.
+    """
+
+    __slots__ = ("_count", "_ids", "_mask", "_slots")
+
+    _MAX_LOAD: Final = 0.6
+
+    def __init__(self, ids: bytearray, count: int = 0) -> None:
+        """Index the first ``count`` packed ids of ``ids`` (which later rows are appended to)."""
+        self._ids = ids
+        self._count = 0
+        self._slots = array("i")
+        self._mask = 0
+        self._resize(count)
+        for row in range(count):
+            self._put(bytes(ids[row * _ID_STRIDE : (row + 1) * _ID_STRIDE]), row)
+
+    def _resize(self, count: int) -> None:
+        size = 16
+        while size * self._MAX_LOAD < count + 1:
+            size *= 2
+        self._slots = array("i", bytes(4 * size))
+        self._mask = size - 1
+        self._count = 0
+
+    def _put(self, packed: bytes, row: int) -> None:
+        slots, mask = self._slots, self._mask
+        i = hash(packed) & mask
+        while slots[i]:
+            i = (i + 1) & mask
+        slots[i] = row + 1  # 0 marks an empty slot
+        self._count += 1
+
+    def find(self, packed: bytes) -> int | None:
+        """The row of the entry with this packed id, or ``None``."""
+        slots, mask, ids = self._slots, self._mask, self._ids
+        i = hash(packed) & mask
+        while value := slots[i]:
+            start = (value - 1) * _ID_STRIDE
+            if ids[start : start + _ID_STRIDE] == packed:
+                return value - 1
+            i = (i + 1) & mask
+        return None
+
+    def add(self, packed: bytes, row: int) -> None:
+        """Index ``row``, whose packed id ``ids`` holds already."""
+        if (self._count + 1) > len(self._slots) * self._MAX_LOAD:
+            count = self._count
+            self._resize(count + 1)
+            ids = self._ids
+            for old in range(count):
+                self._put(bytes(ids[old * _ID_STRIDE : (old + 1) * _ID_STRIDE]), old)
+        self._put(packed, row)
+
+
 class NameListMirror:
     """The name lists of one gateway's log, in memory and in one SQLite file.
 
@@ -350,8 +443,11 @@ class NameListMirror:
         self._stopping = threading.Event()
         self._day_number = 0
         self._day_ends = 0.0
-        # Rows of the write-only ``statements`` table, written in one executemany per page.
+        # Rows of the write-only ``statements`` table, and new entries, written in one
+        # executemany each per page.
         self._statement_rows: list[tuple[object, ...]] = []
+        self._pending_entries: list[_NewEntry] = []
+        self._pending_ids: set[bytes] = set()
         self._load()
 
     # -- loading ------------------------------------------------------------------------------
@@ -364,6 +460,7 @@ class NameListMirror:
         self._next = array("i")
         self._mset = array("I")
         self._ids = bytearray()
+        self._by_id = _IdIndex(self._ids)
         self._msets: list[tuple[MeasureRef, ...]] = []
         self._mset_index: dict[str, int] = {}
         # list id -> its versions, oldest effective date first.
@@ -400,6 +497,7 @@ class NameListMirror:
                 heads[subject] = (row << 1) | 1
             mset.append(intern(measures))
             ids += _pack_id(entry_id)
+        self._by_id = _IdIndex(ids, len(state))
         for (body,) in self._db.execute(
             "SELECT body FROM measure_lists ORDER BY effective_date, leaf_index"
         ):
@@ -605,11 +703,15 @@ class NameListMirror:
                         self._apply(entry, counts)
                         pending += 1
                         if pending >= self._page_size or not until_head:
+                            self._flush_entries()
                             self._commit(subscription.cursor, None)
                             pending = 0
                             self._db.execute("BEGIN IMMEDIATE")
+                    self._flush_entries()
                     self._commit(subscription.cursor, checkpoint)
                 except BaseException:
+                    self._pending_entries.clear()
+                    self._pending_ids.clear()
                     self._statement_rows.clear()
                     if self._db.in_transaction:
                         self._db.execute("ROLLBACK")
@@ -662,6 +764,7 @@ class NameListMirror:
                 self._add_entry(entry)
                 counts[0] += 1
             elif entry.kind == "name-list-transition":
+                self._flush_entries()  # its entry may be waiting in this page
                 self._move_entry(entry)
                 counts[1] += 1
             elif entry.kind == "measure-list":
@@ -687,6 +790,7 @@ class NameListMirror:
         )
 
     def _add_entry(self, entry: Entry) -> None:
+        """Check a new entry and queue it for :meth:`_flush_entries`."""
         listing = entry.statement.name_list_entry
         if listing.state != _LISTED or listing.transitions:
             raise _Skip("a new entry must be LISTED with no transitions")
@@ -697,37 +801,53 @@ class NameListMirror:
             packed = _pack_id(listing.entry_id)
         except (ValueError, KeyError):
             raise _Skip(f"malformed entry id {listing.entry_id!r}") from None
+        if packed in self._pending_ids or self._by_id.find(packed) is not None:
+            raise _Skip(f"entry {listing.entry_id} exists already")
         start = _proto_day(listing.listing_start)
         end = _proto_day(listing.listing_end) if listing.HasField("listing_end") else _OPEN_END
-        measures = _encode_measures(listing.measures)
-        row = len(self._state)
-        try:
-            self._db.execute(
-                "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    row,
-                    listing.entry_id,
-                    subject,
-                    _LISTED,
-                    start,
-                    end,
-                    measures,
-                    entry.sender_node_id,
-                    entry.leaf_index,
-                ),
+        self._pending_ids.add(packed)
+        self._pending_entries.append(
+            _NewEntry(
+                entry_id=listing.entry_id,
+                subject=subject,
+                start=start,
+                end=end,
+                measures=_encode_measures(listing.measures),
+                origin=entry.sender_node_id,
+                leaf_index=entry.leaf_index,
+                packed=packed,
             )
-        except sqlite3.IntegrityError:
-            raise _Skip(f"entry {listing.entry_id} exists already") from None
-        # Memory last, after the row is written: readers only see whole entries.
+        )
+
+    def _flush_entries(self) -> None:
+        """Write the queued entries in one ``executemany``, then take them into memory.
+
+        A page of a feed is written at once: per-entry ``INSERT`` calls cost more than the
+        rest of the fold. Ids are unique already (checked in memory when queued).
+        """
+        pending, self._pending_entries = self._pending_entries, []
+        self._pending_ids.clear()
+        if not pending:
+            return
+        base = len(self._state)
+        self._db.executemany(_INSERT_ENTRY, [new.values(base + i) for i, new in enumerate(pending)])
+        for new in pending:
+            self._remember(new)
+
+    def _remember(self, new: _NewEntry) -> None:
+        """Take a written entry into memory (after its row: readers only see whole entries)."""
+        row = len(self._state)
         self._state.append(_LISTED)
-        self._start.append(start)
-        self._end.append(end)
-        self._mset.append(self._intern(measures))
-        self._ids += packed
+        self._start.append(new.start)
+        self._end.append(new.end)
+        self._mset.append(self._intern(new.measures))
+        self._ids += new.packed
+        self._by_id.add(new.packed, row)
+        subject = new.subject
         head = self._heads.get(subject)
         if head is None:
             self._next.append(-1)
-            self._heads[subject] = _single(row, _LISTED, start, end)
+            self._heads[subject] = _single(row, _LISTED, new.start, new.end)
         else:
             self._next.append((head >> 1) & _ROW_MASK)
             self._heads[subject] = (row << 1) | 1
@@ -758,13 +878,15 @@ class NameListMirror:
 
     def _move_entry(self, entry: Entry) -> None:
         change = entry.statement.name_list_transition
-        found = self._db.execute(
-            "SELECT row, origin_node_id, subject FROM entries WHERE entry_id = ?",
-            (change.entry_id,),
-        ).fetchone()
-        if found is None:
+        try:
+            row = self._by_id.find(_pack_id(change.entry_id))
+        except (ValueError, KeyError):
+            row = None
+        if row is None:
             raise _Skip(f"no entry {change.entry_id}")
-        row, origin, subject = found
+        origin, subject = self._db.execute(
+            "SELECT origin_node_id, subject FROM entries WHERE row = ?", (row,)
+        ).fetchone()
         if entry.sender_node_id != origin:
             raise _Skip(f"{entry.sender_node_id!r} did not determine entry {change.entry_id}")
         current, target = self._state[row], int(change.to_state)

@@ -336,13 +336,15 @@ def _mismatch(what: str) -> VerificationError:
     return VerificationError(what, reason="RECEIPT_MISMATCH")
 
 
+#: Payload type -> kind, for every statement kind (asked once per entry a feed brings).
+_KIND_OF: Final = {payload_type_for(kind): kind for kind in STATEMENT_KINDS}
+
+
 def kind_of(payload_type: str) -> str:
     """The statement kind a payload type names; ``VerificationError`` if it names none."""
-    prefix, suffix = "application/vnd.creditlink.", ".v1+protobuf"
-    if payload_type.startswith(prefix) and payload_type.endswith(suffix):
-        kind = payload_type[len(prefix) : -len(suffix)]
-        if kind in STATEMENT_KINDS:
-            return kind
+    kind = _KIND_OF.get(payload_type)
+    if kind is not None:
+        return kind
     raise VerificationError(
         f"payload type {payload_type!r} is not a CXP v1 statement type",
         reason="UNKNOWN_PAYLOAD_TYPE",

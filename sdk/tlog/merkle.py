@@ -248,7 +248,7 @@ class ProvenNodes:
         self.root: Final = bytes(root)
         self.size: Final = size
         # The last verified path: (index, proof, node at each level, proof position at each).
-        self._last: tuple[int, list[bytes], list[bytes], list[int]] | None = None
+        self._last: tuple[int, tuple[bytes, ...], list[bytes], list[int]] | None = None
 
     def verify_inclusion(self, *, leaf_hash: bytes, index: int, proof: Sequence[bytes]) -> None:
         """Verify that ``leaf_hash`` is the leaf at ``index`` of this tree.
@@ -262,55 +262,67 @@ class ProvenNodes:
         if index >= size:
             raise InvalidProof(f"leaf index {index} is not below tree size {size}")
         _check_hash(leaf_hash, "leaf hash")
-        proof = _check_proof(proof)
+        if len(proof) > MAX_PROOF_LENGTH:
+            raise InvalidProof(f"proof has {len(proof)} hashes, at most {MAX_PROOF_LENGTH} allowed")
         inner, border = _decompose_inclusion_proof(index, size)
         if len(proof) != inner + border:
             raise InvalidProof(
                 f"inclusion proof has {len(proof)} hashes, expected {inner + border} "
                 f"for index {index} in a tree of size {size}"
             )
-        last = self._last
-        # The level where this path meets the last one (past the top if there is none).
-        meet = (index ^ last[0]).bit_length() if last is not None else len(proof) + 64
-        node = bytes(leaf_hash)
-        nodes: list[bytes] = []
-        ks: list[int] = []
-        level, position, k = 0, index, 0
-        while k < len(proof) or level < meet:
-            nodes.append(node)
-            ks.append(k)
-            if last is not None and level == meet:
-                _, last_proof, last_nodes, last_ks = last
-                if node == last_nodes[level] and proof[k:] == last_proof[last_ks[level] :]:
-                    # The levels above are the last path's: update the levels below in place.
-                    shift = k - last_ks[level]
-                    last_nodes[: level + 1] = nodes
-                    last_ks[: level + 1] = ks
-                    if shift:
-                        last_ks[level + 1 :] = [x + shift for x in last_ks[level + 1 :]]
-                    self._last = (index, proof, last_nodes, last_ks)
-                    return
-                break  # not the last path's continuation: verify in full
-            if k == len(proof):
-                break
-            # At an inner level the sibling is on either side; above, on the right border, a
-            # level has a (left) sibling only where the position is odd.
-            if level < inner or position & 1:
-                sibling = proof[k]
-                k += 1
-                if position & 1:
-                    node = _sha256(_NODE_PREFIX + sibling + node).digest()
-                else:
-                    node = _sha256(_NODE_PREFIX + node + sibling).digest()
-            level += 1
-            position >>= 1
-        nodes, ks = _path_levels(leaf_hash, index, inner, proof)
+        proof = tuple(proof)
+        if self._last is not None and self._continues(bytes(leaf_hash), index, inner, proof):
+            return
+        checked = _check_proof(proof)
+        nodes, ks = _path_levels(leaf_hash, index, inner, checked)
         if nodes[-1] != self.root:
             raise InvalidProof(
                 f"inclusion proof for index {index} in a tree of size {size} leads to root "
                 f"{nodes[-1].hex()}, expected {self.root.hex()}"
             )
-        self._last = (index, proof, nodes, ks)
+        self._last = (index, tuple(checked), nodes, ks)
+
+    def _continues(
+        self, leaf_hash: bytes, index: int, inner: int, proof: tuple[bytes, ...]
+    ) -> bool:
+        """Whether ``proof`` continues the last verified path (then it is the new last one).
+
+        Hashes only below the level where the two paths meet; from there the node must be
+        the last path's and the rest of the proof the rest of the last proof.
+        """
+        assert self._last is not None
+        last_index, last_proof, last_nodes, last_ks = self._last
+        meet = (index ^ last_index).bit_length()
+        node = leaf_hash
+        nodes = [node]
+        ks = [0]
+        k = 0
+        position = index
+        # At an inner level the sibling is on either side; above, on the right border, a
+        # level has a (left) sibling only where the position is odd.
+        for level in range(meet):
+            if level < inner or position & 1:
+                sibling = proof[k]
+                if type(sibling) is not bytes or len(sibling) != HASH_SIZE:
+                    return False  # the full check names it
+                k += 1
+                if position & 1:
+                    node = _sha256(_NODE_PREFIX + sibling + node).digest()
+                else:
+                    node = _sha256(_NODE_PREFIX + node + sibling).digest()
+            position >>= 1
+            nodes.append(node)
+            ks.append(k)
+        if node != last_nodes[meet] or proof[k:] != last_proof[last_ks[meet] :]:
+            return False
+        # The levels above are the last path's: update the levels below in place.
+        shift = k - last_ks[meet]
+        last_nodes[: meet + 1] = nodes
+        last_ks[: meet + 1] = ks
+        if shift:
+            last_ks[meet + 1 :] = [x + shift for x in last_ks[meet + 1 :]]
+        self._last = (index, proof, last_nodes, last_ks)
+        return True
 
 
 def _path_levels(

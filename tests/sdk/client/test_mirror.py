@@ -235,3 +235,111 @@ def test_resumes_after_gateway_restart(
             assert mirror.is_listed(LISTED_USCC)
             assert mirror.is_listed(OTHER_USCC)
     assert _rows(path, "entries") == 2
+
+
+def test_duplicate_entry_ids_are_skipped_whether_in_the_file_or_in_the_same_page(
+    dev: DevNode, tmp_path: Path
+) -> None:
+    """The fold writes a page of entries at once; an entry id seen before (in the file or
+    earlier in the page) is still skipped with its reason, and rows stay contiguous.
+
+    A gateway refuses a second entry with the same id, so these entries are signed here and
+    verified by the client core as a subscription would, then folded directly."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from creditlink.sdk.batch import BatchItem, extract, sign_batch
+    from creditlink.sdk.client._core import ClientCore
+    from creditlink.sdk.credentials import Credentials
+    from creditlink.sdk.envelope import payload_type_for
+    from creditlink.v1 import log_pb2
+
+    creds = Credentials.load(dev.operator_dir)
+    core = ClientCore(credentials=creds, target=dev.listen)
+    me, now = creds.node_id, datetime.now(UTC)
+    ids = [str(uuid.uuid4()) for _ in range(4)]
+    # (entry id, subject) in log order: B's id again in page 2 (already in the file); D twice
+    # in page 3.
+    plan = [
+        (ids[0], LISTED_USCC),
+        (ids[1], OTHER_USCC),
+        (ids[1], UNLISTED_USCC),
+        (ids[2], UNLISTED_USCC),
+        (ids[3], "91330100MA27XL0A6Q"),
+        (ids[3], "91310115MA1K3BTP2B"),
+    ]
+    items = [
+        BatchItem(
+            entry_statement(me, uscc=uscc, entry_id=entry_id).SerializeToString(deterministic=True),
+            payload_type_for("name-list-entry"),
+        )
+        for entry_id, uscc in plan
+    ]
+    batch = sign_batch(items, creds.signing_key, signer_node_id=me, batch_id="b-1", signed_at=now)
+    entries = []
+    for index in range(len(items)):
+        pb = log_pb2.LogEntry(
+            leaf_index=index, sender_node_id=me, batched=extract(batch, index).to_proto()
+        )
+        pb.integrated_at.FromDatetime(now)
+        entries.append(core.verify_entry(pb))
+
+    path = tmp_path / "mirror.db"
+    with NameListMirror(None, path) as mirror:
+        counts = [0, 0, 0]
+        for page in (entries[0:2], entries[2:4], entries[4:6]):
+            mirror._db.execute("BEGIN IMMEDIATE")
+            for entry in page:
+                mirror._apply(entry, counts)
+            mirror._flush_entries()
+            mirror._commit(page[-1].leaf_index + 1, None)
+        assert counts == [4, 0, 2]
+        assert len(mirror) == 4
+        assert mirror.is_listed(LISTED_USCC)
+        assert mirror.is_listed(OTHER_USCC)
+        assert mirror.is_listed(UNLISTED_USCC)
+        assert mirror.is_listed("91330100MA27XL0A6Q")
+        assert not mirror.is_listed("91310115MA1K3BTP2B")
+        assert mirror.entries_for(UNLISTED_USCC)[0].entry_id == ids[2]
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT row, entry_id FROM entries ORDER BY row").fetchall() == [
+            (0, ids[0]),
+            (1, ids[1]),
+            (2, ids[2]),
+            (3, ids[3]),
+        ]
+        skipped = db.execute(
+            "SELECT leaf_index, note FROM statements WHERE applied = 0 ORDER BY leaf_index"
+        ).fetchall()
+    assert skipped == [
+        (2, f"entry {ids[1]} exists already"),
+        (5, f"entry {ids[3]} exists already"),
+    ]
+    with NameListMirror(None, path) as reloaded:  # the file alone gives the same answers
+        assert len(reloaded) == 4
+        assert not reloaded.is_listed("91310115MA1K3BTP2B")
+
+
+def test_the_in_memory_id_index_finds_every_row_and_nothing_else() -> None:
+    """The id index replaces the file's UNIQUE index: every id finds its row through growth
+    and a rebuild, and an id not there finds nothing."""
+    import random
+    import uuid
+
+    from creditlink.sdk.mirror import _IdIndex, _pack_id
+
+    rng = random.Random(5)
+    ids = bytearray()
+    index = _IdIndex(ids)
+    packed = [_pack_id(str(uuid.UUID(int=rng.getrandbits(128), version=4))) for _ in range(5000)]
+    for row, one in enumerate(packed):
+        assert index.find(one) is None
+        ids += one
+        index.add(one, row)
+    rebuilt = _IdIndex(ids, len(packed))
+    for row, one in enumerate(packed):
+        assert index.find(one) == row
+        assert rebuilt.find(one) == row
+    absent = _pack_id(str(uuid.UUID(int=rng.getrandbits(128), version=4)))
+    assert index.find(absent) is None
+    assert rebuilt.find(absent) is None
