@@ -45,6 +45,7 @@ True
 
 from __future__ import annotations
 
+import operator
 import string
 
 from creditlink.sdk.ids import _util
@@ -87,7 +88,12 @@ def calc_check_digit(number: str) -> str:
             f"organization code body must have 8 characters, found {len(body)}", reason=REASON
         )
     _check_body(body)
-    remainder = 11 - sum(_VALUES[ch] * w for ch, w in zip(body, _WEIGHTS, strict=True)) % 11
+    return _check_char(body)
+
+
+def _check_char(body: str) -> str:
+    """The check character of 8 characters already known to be digits or capitals."""
+    remainder = 11 - sum(map(operator.mul, map(_VALUES.__getitem__, body), _WEIGHTS)) % 11
     if remainder == 10:
         return "X"
     if remainder == 11:

@@ -46,7 +46,9 @@ False
 from __future__ import annotations
 
 import datetime
+import re
 import string
+from typing import Final
 
 from creditlink.sdk.ids import _util, region
 from creditlink.sdk.ids.exceptions import (
@@ -88,13 +90,18 @@ def calc_check_digit(number: str) -> str:
     """
     text = _util.require_str(number, kind=_KIND, reason=REASON)
     _check_chars(text, 0, len(text))
-    # ISO 7064 hybrid system: P(1) = M; S(j) = (P(j) + a(j)) mod M, written M when 0;
+    return _check_char(text)
+
+
+def _check_char(text: str) -> str:
+    """ISO 7064 MOD 37,36 over characters already known to be ``0-9A-Z``."""
+    # Hybrid system: P(1) = M; S(j) = (P(j) + a(j)) mod M, written M when 0;
     # P(j+1) = 2 * S(j) mod (M + 1). The check c makes (P(n+1) + c) mod M == 1.
-    product = _MODULUS
+    modulus, values = _MODULUS, _VALUES
+    product = modulus
     for ch in text:
-        total = (product + _VALUES[ch]) % _MODULUS or _MODULUS
-        product = (total * 2) % (_MODULUS + 1)
-    return _ALPHABET[(1 - product) % _MODULUS]
+        product = (((product + values[ch]) % modulus or modulus) * 2) % (modulus + 1)
+    return _ALPHABET[(1 - product) % modulus]
 
 
 def validate(number: str) -> str:
@@ -103,6 +110,9 @@ def validate(number: str) -> str:
     Raises a subclass of :class:`~creditlink.sdk.ids.exceptions.InvalidIdentifier` with reason
     ``INVALID_REPORT_NO``.
     """
+    if isinstance(number, str) and _SHAPE.fullmatch(number) and _parts_hold(number):
+        return number  # already compact and valid: the common case
+    # Step by step, to name the first problem (or to compact the input first).
     code = compact(number)
     if len(code) != _LENGTH:
         raise InvalidLength(
@@ -196,6 +206,21 @@ def generate(region_code: str, issued: datetime.date, serial: str) -> str:
     body = f"{PREFIX}{region_part}{date_part}{serial}"
     # Validating the result applies the same rules and messages as to a received number.
     return validate(body + calc_check_digit(body))
+
+
+#: A compact report number's shape: prefix, region and date digits, serial and check.
+_SHAPE: Final = re.compile(r"CR[0-9]{14}[0-9A-Z]{11}")
+
+
+def _parts_hold(code: str) -> bool:
+    """The region, the date and the check character of a number of the right shape."""
+    if not region.is_valid(code[2:8]):
+        return False
+    try:
+        datetime.date(int(code[8:12]), int(code[12:14]), int(code[14:16]))
+    except ValueError:
+        return False
+    return _check_char(code[:26]) == code[26]
 
 
 def _check_chars(text: str, start: int, stop: int) -> None:

@@ -76,8 +76,11 @@ False
 
 from __future__ import annotations
 
+import operator
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Final
 
 from creditlink.sdk.ids import _util, org_code, region
 from creditlink.sdk.ids.exceptions import (
@@ -230,6 +233,9 @@ def validate(number: str) -> str:
     Raises a subclass of :class:`~creditlink.sdk.ids.exceptions.InvalidIdentifier` with reason
     ``INVALID_USCC``; the checks and their order are in the module docstring.
     """
+    if isinstance(number, str) and _SHAPE.fullmatch(number) and _checks_hold(number):
+        return number  # already compact and valid: the common case, in C-level passes
+    # Step by step, to name the first problem (or to compact the input first).
     code = compact(number)
     if len(code) != 18:
         raise InvalidLength(f"USCC must have 18 characters, found {len(code)}", reason=REASON)
@@ -317,6 +323,19 @@ def check(number: str) -> list[str]:
             f"division of GB/T 2260 and is not {region.NATIONAL}"
         )
     return warnings
+
+
+#: A compact USCC's shape: authority, then the alphabet with digits at positions 3-8.
+_SHAPE: Final = re.compile(r"[1-9ANY][0-9A-HJ-NP-RTUW-Y][0-9]{6}[0-9A-HJ-NP-RTUW-Y]{10}")
+
+
+def _checks_hold(code: str) -> bool:
+    """Both check characters of a code of the right shape (:data:`_SHAPE`)."""
+    total = sum(map(operator.mul, map(_VALUES.__getitem__, code[:17]), _WEIGHTS))
+    return (
+        ALPHABET[(31 - total % 31) % 31] == code[17]
+        and org_code._check_char(code[8:16]) == code[16]
+    )
 
 
 def _check_alphabet(text: str) -> None:

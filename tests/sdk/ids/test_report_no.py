@@ -118,3 +118,29 @@ def test_every_single_substitution_is_detected(number: str) -> None:
                 continue
             mutated = number[:index] + ch + number[index + 1 :]
             assert not is_valid_report_no(mutated)
+
+
+def _outcome(number: str) -> object:
+    try:
+        return report_no.validate(number)
+    except InvalidIdentifier as exc:
+        return (type(exc), exc.position)
+
+
+@settings(max_examples=600)
+@given(
+    st.one_of(
+        st.text(alphabet=ALPHABET + "cr -", min_size=26, max_size=28),
+        st.builds(lambda s: "CR" + s, st.text(alphabet="0123456789", min_size=25, max_size=25)),
+        st.builds(
+            lambda n, i, ch: n[:i] + ch + n[i + 1 :],
+            st.sampled_from(VALID),
+            st.integers(0, 26),
+            st.sampled_from(ALPHABET),
+        ),
+    )
+)
+def test_the_fast_path_answers_as_the_step_by_step_checks(number: str) -> None:
+    """A compact, valid number is accepted by the fast path; with surrounding spaces it takes
+    the step-by-step path: same answer, always."""
+    assert _outcome(number) == _outcome(f" {number} ")

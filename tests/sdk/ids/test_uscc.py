@@ -263,3 +263,41 @@ def test_every_transposition_within_positions_1_to_17_is_detected(code: str) -> 
             mutated = "".join(chars)
             assert uscc.calc_check_digit(mutated[:17]) != mutated[17]
             assert not is_valid_uscc(mutated)
+
+
+def _outcome(code: str) -> object:
+    try:
+        return validate_uscc(code)
+    except InvalidIdentifier as exc:
+        return (type(exc), exc.position)
+
+
+@settings(max_examples=600)
+@given(
+    st.one_of(
+        st.text(alphabet=ALPHABET + "IOSVZ ab-", min_size=16, max_size=19),
+        st.builds(
+            lambda head, tail: head + tail,
+            st.sampled_from(VALID),
+            st.text(alphabet=ALPHABET, max_size=1),
+        ),
+        st.builds(
+            lambda code, i, ch: code[:i] + ch + code[i + 1 :],
+            st.sampled_from(VALID),
+            st.integers(0, 17),
+            st.sampled_from(ALPHABET),
+        ),
+    )
+)
+def test_the_fast_path_answers_as_the_step_by_step_checks(code: str) -> None:
+    """A compact, valid code is accepted in one regular-expression match and two sums; the
+    same code with surrounding spaces takes the step-by-step path: same answer, always."""
+    assert _outcome(code) == _outcome(f" {code} ")
+    assert (_outcome(code) == code) == (
+        len(code) == 18
+        and all(ch in ALPHABET for ch in code)
+        and code[0] in "123456789ANY"
+        and code[2:8].isdigit()
+        and ref_check(code[:17]) == code[17]
+        and ref_org_check(code[8:16]) == code[16]
+    )
