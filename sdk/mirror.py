@@ -411,8 +411,8 @@ class NameListMirror:
     and are safe from any thread while one thread syncs (:meth:`sync`, :meth:`follow`, or
     :meth:`start` for a background thread). Memory: a dict from subject to its newest entry's
     row, and per entry a state byte, three 4-byte integers (start, end, next row of the same
-    subject), a 4-byte index into the interned measure-reference sets and the 18-byte packed
-    entry id.
+    subject), a 4-byte index into the interned measure-reference sets, the 18-byte packed
+    entry id and its slot in the id index (4 bytes per 0.6 entry or less).
     """
 
     def __init__(
