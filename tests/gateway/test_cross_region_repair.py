@@ -21,7 +21,7 @@ import pytest
 
 from creditlink.sdk import AsyncClient, Client
 from creditlink.sdk.errors import FailedPrecondition, NotFound
-from creditlink.v1 import record_pb2, repair_pb2
+from creditlink.v1 import record_pb2, repair_pb2, statement_pb2
 from tests.gateway.objection_statements import (
     CST,
     application_statement,
@@ -51,6 +51,27 @@ async def _application_status(client: AsyncClient, application_id: str) -> int |
         return None
 
 
+def _application(
+    record_id: str, sender: str, holders: tuple[str, ...]
+) -> tuple[statement_pb2.Statement, statement_pb2.Statement]:
+    """A credit commitment made today and the repair application for ``record_id`` it backs,
+    both addressed to the record's holders."""
+    now = dt.datetime.now(CST)
+    commitment = commitment_statement(
+        made=now.date(), uscc=COMPANY, sender=sender, recipients=holders
+    )
+    application = application_statement(
+        [("record", record_id)],
+        commitment.commitment.commitment_id,
+        submitted=now,
+        ruleset_id=RULESET,
+        uscc=COMPANY,
+        sender=sender,
+        recipients=holders,
+    )
+    return commitment, application
+
+
 async def test_a_repair_decided_in_zhejiang_stops_publication_at_the_hub_too(
     tmp_path: Path,
 ) -> None:
@@ -64,19 +85,7 @@ async def test_a_repair_decided_in_zhejiang_stops_publication_at_the_hub_too(
             await zj.submit(record, recipients=holders)
             await until(lambda: _is(hub, record.record_id, record_pb2.RECORD_STATUS_ACTIVE))
 
-            now = dt.datetime.now(CST)
-            commitment = commitment_statement(
-                made=now.date(), uscc=COMPANY, sender=me, recipients=holders
-            )
-            application = application_statement(
-                [("record", record.record_id)],
-                commitment.commitment.commitment_id,
-                submitted=now,
-                ruleset_id=RULESET,
-                uscc=COMPANY,
-                sender=me,
-                recipients=holders,
-            )
+            commitment, application = _application(record.record_id, me, holders)
             application_id = application.repair_application.application_id
             applied = await zj.submit_repair_application(application, commitment=commitment)
             assert applied.value is not None
@@ -141,19 +150,7 @@ async def test_the_blocking_client_addresses_a_decision_to_the_holders_too(
                 with Client.from_credentials(fed.operator_dir(ZJ)) as zj:
                     me, holders = zj.credentials.node_id, (ZJ, HUB)
                     zj.submit(record, recipients=holders)
-                    now = dt.datetime.now(CST)
-                    commitment = commitment_statement(
-                        made=now.date(), uscc=COMPANY, sender=me, recipients=holders
-                    )
-                    application = application_statement(
-                        [("record", record.record_id)],
-                        commitment.commitment.commitment_id,
-                        submitted=now,
-                        ruleset_id=RULESET,
-                        uscc=COMPANY,
-                        sender=me,
-                        recipients=holders,
-                    )
+                    commitment, application = _application(record.record_id, me, holders)
                     zj.submit_repair_application(application, commitment=commitment)
                     application_id = application.repair_application.application_id
                     decision = decision_statement(

@@ -15,25 +15,28 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
 
 from creditlink.gateway.auth import peer_identity
 from creditlink.gateway.bootstrap import DevFederation
+from creditlink.gateway.config import GatewayConfig
 from creditlink.gateway.domain.projection import Handler, Projection
 from creditlink.gateway.errors import ErrorInterceptor
 from creditlink.gateway.intake import Intake
 from creditlink.gateway.ledger import Ledger
+from creditlink.gateway.node import GatewayNode
 from creditlink.gateway.services.exchange import ExchangeServicer
 from creditlink.gateway.services.pipeline import ServiceContext
 from creditlink.gateway.services.registry import Register
-from creditlink.gateway.store import Store, open_store
+from creditlink.gateway.store import Store, open_store, sqlite_url
 from creditlink.sdk.credentials import Credentials
 from creditlink.v1 import exchange_service_pb2_grpc
 from tests.gateway.services.conftest import HUB, TrustHolder
 
-__all__ = ["HubGateway", "in_thread", "serve_hub"]
+__all__ = ["HubGateway", "in_thread", "serve_hub", "serve_node"]
 
 G = TypeVar("G")
 
@@ -117,6 +120,29 @@ async def serve_hub(
     finally:
         await server.stop(None)
         await store.close()
+
+
+async def serve_node(
+    federation: DevFederation, node_id: str, store_url: str, data_dir: Path
+) -> AsyncIterator[GatewayNode]:
+    """A whole :class:`GatewayNode` of the federation (every service, intake in place) on a
+    free loopback port, until the caller is done with it."""
+    member = federation.node(node_id)
+    config = GatewayConfig(
+        node_id=node_id,
+        data_dir=data_dir,
+        credentials_dir=member.credentials.directory,
+        store_url=store_url if "://" in store_url else sqlite_url(store_url),
+        listen="127.0.0.1:0",
+        metrics_listen="127.0.0.1:0",
+        intake_workers=0,
+    )
+    node = GatewayNode(config, member.credentials)
+    await node.start()
+    try:
+        yield node
+    finally:
+        await node.stop(0)
 
 
 @contextlib.contextmanager

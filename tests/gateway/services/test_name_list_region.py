@@ -23,10 +23,9 @@ import grpc
 import pytest
 
 from creditlink.gateway.bootstrap import DevFederation
-from creditlink.gateway.config import GatewayConfig
 from creditlink.gateway.feed import object_id_of, subject_key_of
 from creditlink.gateway.node import GatewayNode
-from creditlink.gateway.store import FeedCursor, FeedEntry, sqlite_url
+from creditlink.gateway.store import FeedCursor, FeedEntry
 from creditlink.sdk import envelope as dsse
 from creditlink.sdk._internal.pae import pae
 from creditlink.sdk.client import ClientCore
@@ -47,6 +46,7 @@ from tests.gateway.listings import (
     transition_statement,
 )
 from tests.gateway.services.conftest import HUB, ZJ, error_info
+from tests.gateway.services.hub_gateway import serve_node
 
 GD = "gd-440000"
 S = name_list_pb2.NameListState
@@ -132,22 +132,8 @@ class Region:
 async def region(
     federation: DevFederation, store_url: str, tmp_path: Path
 ) -> AsyncIterator[Region]:
-    member = federation.node(ZJ)
-    config = GatewayConfig(
-        node_id=ZJ,
-        data_dir=tmp_path / "zj",
-        credentials_dir=member.credentials.directory,
-        store_url=store_url if "://" in store_url else sqlite_url(store_url),
-        listen="127.0.0.1:0",
-        metrics_listen="127.0.0.1:0",
-        intake_workers=0,
-    )
-    node = GatewayNode(config, member.credentials)
-    await node.start()
-    try:
+    async for node in serve_node(federation, ZJ, store_url, tmp_path / "zj"):
         yield Region(node, federation)
-    finally:
-        await node.stop(0)
 
 
 def zhejiang_entry(operator: str) -> statement_pb2.Statement:

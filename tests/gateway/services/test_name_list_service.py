@@ -25,10 +25,8 @@ from google.protobuf.message import Message
 
 from creditlink.cli import main
 from creditlink.gateway.bootstrap import DevFederation
-from creditlink.gateway.config import GatewayConfig
 from creditlink.gateway.domain.measures import NATIONAL_BASIC, load_seed_2021
 from creditlink.gateway.node import GatewayNode
-from creditlink.gateway.store import sqlite_url
 from creditlink.sdk._internal.pae import pae
 from creditlink.sdk.client import ClientCore
 from creditlink.sdk.credentials import Credentials
@@ -53,6 +51,7 @@ from tests.gateway.listings import (
     transition_statement,
 )
 from tests.gateway.services.conftest import HUB, ZJ, error_info
+from tests.gateway.services.hub_gateway import serve_node
 
 S = name_list_pb2.NameListState
 P = common_pb2
@@ -87,22 +86,8 @@ class Hub:
 
 @pytest.fixture
 async def hub(federation: DevFederation, store_url: str, tmp_path: Path) -> AsyncIterator[Hub]:
-    member = federation.node(HUB)
-    config = GatewayConfig(
-        node_id=HUB,
-        data_dir=tmp_path / "hub",
-        credentials_dir=member.credentials.directory,
-        store_url=store_url if "://" in store_url else sqlite_url(store_url),
-        listen="127.0.0.1:0",
-        metrics_listen="127.0.0.1:0",
-        intake_workers=0,
-    )
-    node = GatewayNode(config, member.credentials)
-    await node.start()
-    try:
+    async for node in serve_node(federation, HUB, store_url, tmp_path / "hub"):
         yield Hub(node, federation)
-    finally:
-        await node.stop(0)
 
 
 async def send(

@@ -21,9 +21,7 @@ import pytest
 from google.protobuf.message import Message
 
 from creditlink.gateway.bootstrap import DevFederation
-from creditlink.gateway.config import GatewayConfig
 from creditlink.gateway.node import GatewayNode
-from creditlink.gateway.store import sqlite_url
 from creditlink.sdk import envelope as dsse
 from creditlink.sdk.client import ClientCore
 from creditlink.sdk.credentials import Credentials
@@ -48,6 +46,7 @@ from creditlink.v1 import (
 )
 from tests.gateway.listings import LISTED_USCC, OTHER_USCC
 from tests.gateway.services.conftest import ZJ, error_info
+from tests.gateway.services.hub_gateway import serve_node
 from tests.gateway.statements import penalty_record
 
 R = report_service_pb2
@@ -79,22 +78,8 @@ class Zj:
 
 @pytest.fixture
 async def zj(federation: DevFederation, store_url: str, tmp_path: Path) -> AsyncIterator[Zj]:
-    member = federation.node(ZJ)
-    config = GatewayConfig(
-        node_id=ZJ,
-        data_dir=tmp_path / "zj",
-        credentials_dir=member.credentials.directory,
-        store_url=store_url if "://" in store_url else sqlite_url(store_url),
-        listen="127.0.0.1:0",
-        metrics_listen="127.0.0.1:0",
-        intake_workers=0,
-    )
-    node = GatewayNode(config, member.credentials)
-    await node.start()
-    try:
+    async for node in serve_node(federation, ZJ, store_url, tmp_path / "zj"):
         yield Zj(node, federation)
-    finally:
-        await node.stop(0)
 
 
 def sealed(
