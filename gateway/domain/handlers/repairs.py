@@ -64,7 +64,9 @@ the hub, repaired by a decision addressed to Zhejiang alone, would stay publishe
 with nothing to show it; the decision is refused instead (``DECISION_RECIPIENTS_INCOMPLETE``,
 naming the missing nodes and what each holds). A broadcast entry names no holders (regions
 follow it through the feed). A rejection or withdrawal changes the application only, so only
-the application's holders must hear it.
+the application's holders must hear it. **So does the application** (CXP-REPAIR-003): it must
+be addressed to every holder of each target (``APPLICATION_RECIPIENTS_INCOMPLETE`` otherwise),
+since a holder applies a decision only to an application it holds.
 
 The "name-list entries of the subject from that basis" are repaired when the application names
 them (the contract's ``RepairTarget``): ``creditlink repair apply`` adds the entries whose basis
@@ -130,43 +132,45 @@ On a repaired record: attrs ``repair_application_id``, ``repair_effective_date``
 
 Refusals (nothing is logged)
 ----------------------------
-===============================  ==================  ========================================
-reason                           error               when
-===============================  ==================  ========================================
-APPLICATION_EXISTS               AlreadyExists       the application id is taken
-INVALID_INITIAL_STATUS           InvalidArgument     not SUBMITTED, or a decision filled in
-SUBMITTED_IN_FUTURE              InvalidArgument     ``submitted_at`` after the logging day
-UNKNOWN_RULESET                  InvalidArgument     a ``ruleset_id`` this gateway does not know
-NO_RULESET_IN_FORCE              FailedPrecondition  received before the first ruleset
-DUPLICATE_TARGET                 InvalidArgument     a target named twice
-TARGET_NOT_FOUND                 NotFound            a target this gateway does not hold
-TARGET_SUBJECT_MISMATCH          FailedPrecondition  a target about another subject
-DECIDING_AUTHORITY_MISMATCH      FailedPrecondition  a target decided (or determined) by
-                                                     another authority than the deciding one
-COMMITMENT_NOT_FOUND             NotFound            the commitment is not in this log (send
-                                                     it first, or earlier in the batch)
-COMMITMENT_SUBJECT_MISMATCH      FailedPrecondition  another subject's commitment
-COMMITMENT_WRONG_TYPE            FailedPrecondition  not a credit repair commitment
-DECISION_DEADLINE_TOO_LATE       FailedPrecondition  later than the ruleset's decision limit
-FEEDBACK_DEADLINE_TOO_LATE       FailedPrecondition  later than the ruleset's feedback limit
-INVALID_DATE                     InvalidArgument     a date that does not exist
-APPLICATION_NOT_FOUND            NotFound            a decision on an unknown application
-APPLICATION_ALREADY_DECIDED      FailedPrecondition  a second decision
-NOT_DECIDING_AUTHORITY           PermissionDenied    a decision by another authority
-DECIDED_BEFORE_SUBMITTED         InvalidArgument     ``decided_at`` before ``submitted_at``
-DECIDED_IN_FUTURE                InvalidArgument     ``decided_at`` after the logging day
-TARGET_NOT_IN_APPLICATION        InvalidArgument     an approved target the application lacks
-APPROVAL_INCOMPLETE              InvalidArgument     APPROVED without every target
-PARTIAL_APPROVAL_COVERS_ALL      InvalidArgument     PARTIALLY_APPROVED with every target
-EFFECTIVE_DATE_IN_FUTURE         FailedPrecondition  see above
-DECISION_RECIPIENTS_INCOMPLETE   FailedPrecondition  a holder of the application or of an
-                                                     approved target is not a recipient
-TARGET_NOT_ACTIVE                FailedPrecondition  an approved record no longer ACTIVE
-MINIMUM_PERIOD_NOT_PASSED        FailedPrecondition  approved before the minimum period passed
-NOT_REPAIRABLE                   FailedPrecondition  approved information no ruleset repairs
-PERMISSION_DENIED_DETERMINER     PermissionDenied    an entry moved by a node that did not
-                                                     determine it (lifecycle rule)
-===============================  ==================  ========================================
+=================================  ==================  ========================================
+reason                             error               when
+=================================  ==================  ========================================
+APPLICATION_EXISTS                 AlreadyExists       the application id is taken
+INVALID_INITIAL_STATUS             InvalidArgument     not SUBMITTED, or a decision filled in
+SUBMITTED_IN_FUTURE                InvalidArgument     ``submitted_at`` after the logging day
+UNKNOWN_RULESET                    InvalidArgument     a ``ruleset_id`` this gateway does not know
+NO_RULESET_IN_FORCE                FailedPrecondition  received before the first ruleset
+DUPLICATE_TARGET                   InvalidArgument     a target named twice
+TARGET_NOT_FOUND                   NotFound            a target this gateway does not hold
+TARGET_SUBJECT_MISMATCH            FailedPrecondition  a target about another subject
+DECIDING_AUTHORITY_MISMATCH        FailedPrecondition  a target decided (or determined) by
+                                                       another authority than the deciding one
+COMMITMENT_NOT_FOUND               NotFound            the commitment is not in this log (send
+                                                       it first, or earlier in the batch)
+COMMITMENT_SUBJECT_MISMATCH        FailedPrecondition  another subject's commitment
+COMMITMENT_WRONG_TYPE              FailedPrecondition  not a credit repair commitment
+DECISION_DEADLINE_TOO_LATE         FailedPrecondition  later than the ruleset's decision limit
+FEEDBACK_DEADLINE_TOO_LATE         FailedPrecondition  later than the ruleset's feedback limit
+INVALID_DATE                       InvalidArgument     a date that does not exist
+APPLICATION_NOT_FOUND              NotFound            a decision on an unknown application
+APPLICATION_ALREADY_DECIDED        FailedPrecondition  a second decision
+NOT_DECIDING_AUTHORITY             PermissionDenied    a decision by another authority
+DECIDED_BEFORE_SUBMITTED           InvalidArgument     ``decided_at`` before ``submitted_at``
+DECIDED_IN_FUTURE                  InvalidArgument     ``decided_at`` after the logging day
+TARGET_NOT_IN_APPLICATION          InvalidArgument     an approved target the application lacks
+APPROVAL_INCOMPLETE                InvalidArgument     APPROVED without every target
+PARTIAL_APPROVAL_COVERS_ALL        InvalidArgument     PARTIALLY_APPROVED with every target
+EFFECTIVE_DATE_IN_FUTURE           FailedPrecondition  see above
+DECISION_RECIPIENTS_INCOMPLETE     FailedPrecondition  a holder of the application or of an
+                                                       approved target is not a recipient
+APPLICATION_RECIPIENTS_INCOMPLETE  FailedPrecondition  a holder of a target is not among an
+                                                       application's recipients (CXP-REPAIR-003)
+TARGET_NOT_ACTIVE                  FailedPrecondition  an approved record no longer ACTIVE
+MINIMUM_PERIOD_NOT_PASSED          FailedPrecondition  approved before the minimum period passed
+NOT_REPAIRABLE                     FailedPrecondition  approved information no ruleset repairs
+PERMISSION_DENIED_DETERMINER       PermissionDenied    an entry moved by a node that did not
+                                                       determine it (lifecycle rule)
+=================================  ==================  ========================================
 """
 
 from __future__ import annotations
@@ -305,6 +309,36 @@ def _basis(target: DomainObject) -> tuple[Severity, dt.date]:
     return record.severity, dt.date(decided.year, decided.month, decided.day)
 
 
+def _require_holders(
+    logged: Logged,
+    view: View,
+    objects: Sequence[DomainObject],
+    *,
+    what: str,
+    holds: str,
+    reason: str,
+) -> None:
+    """Refuse ``logged`` unless its signed recipients name every holder of ``objects``: the
+    nodes the statement in this log that created each was addressed to, this node aside
+    (CXP-REPAIR-001, -003). A holder left out would keep its copy as it was, and nothing would
+    report it."""
+    holders: dict[str, list[str]] = {}
+    for obj in objects:
+        for node_id in view.created_by(obj).header.recipient_node_ids:
+            holders.setdefault(node_id, []).append(_label(obj.key))
+    named = set(logged.statement.header.recipient_node_ids)
+    if view.node_id:
+        named.add(view.node_id)
+    missing = sorted(set(holders) - named)
+    if missing:
+        held = "; ".join(f"{n} holds {', '.join(holders[n])}" for n in missing)
+        raise FailedPrecondition(
+            f"the {what} must be addressed to every node that holds {holds}, or their copies "
+            f"would never hear of it: {', '.join(missing)} missing from its recipients ({held})",
+            reason=reason,
+        )
+
+
 class RepairApplicationHandler(CountsWorkingDays):
     """``repair-application``: logged with its eligibility and deadlines (module docstring)."""
 
@@ -318,6 +352,10 @@ class RepairApplicationHandler(CountsWorkingDays):
             (COMMITMENT_KIND, application.commitment_id),
             *(repair_target_key(t) for t in application.targets),
         ]
+
+    def reads_creators(self, statement: statement_pb2.Statement) -> Iterable[ObjectKey]:
+        """The targets: the nodes their statements were addressed to hold a copy of each."""
+        return [repair_target_key(t) for t in statement.repair_application.targets]
 
     def apply(self, logged: Logged, view: View) -> None:
         """Log the application with its eligibility; refuse what is malformed or misdirected."""
@@ -352,6 +390,14 @@ class RepairApplicationHandler(CountsWorkingDays):
         subject_key = application.subject.uscc or application.subject.person_token
         keys = [repair_target_key(t) for t in application.targets]
         targets = [self._target(view, keys, i, subject_key, logged) for i in range(len(keys))]
+        _require_holders(
+            logged,
+            view,
+            targets,
+            what="application",
+            holds="one of its targets",
+            reason="APPLICATION_RECIPIENTS_INCOMPLETE",
+        )
         met = self._commitment(view, application, subject_key)
         checks = [self._eligibility(t, received, met, logged) for t in targets]
         required = self._required(targets)
@@ -691,27 +737,16 @@ class RepairDecisionHandler:
         logged: Logged, view: View, application: DomainObject, approved: Sequence[ObjectKey]
     ) -> None:
         """Refuse a decision some holder of the application or of an approved target would
-        never receive (CXP-REPAIR-001): the holders are the nodes the statement that created
-        each was addressed to; forwarding follows the decision's own signed recipients."""
-        holders: dict[str, list[str]] = {}
+        never receive (CXP-REPAIR-001); forwarding follows the decision's own recipients."""
         objects = [application, *(view.get(*key) for key in approved)]
-        for obj in objects:
-            if obj is None:
-                continue  # refused as TARGET_NOT_FOUND when it is repaired
-            for node_id in view.created_by(obj).header.recipient_node_ids:
-                holders.setdefault(node_id, []).append(_label(obj.key))
-        named = set(logged.statement.header.recipient_node_ids)
-        if view.node_id:
-            named.add(view.node_id)
-        missing = sorted(set(holders) - named)
-        if missing:
-            held = "; ".join(f"{n} holds {', '.join(holders[n])}" for n in missing)
-            raise FailedPrecondition(
-                f"the decision must be addressed to every node that holds the application "
-                f"or an approved target, or their copies would never be decided: "
-                f"{', '.join(missing)} missing from its recipients ({held})",
-                reason="DECISION_RECIPIENTS_INCOMPLETE",
-            )
+        _require_holders(
+            logged,
+            view,
+            [obj for obj in objects if obj is not None],  # a missing target: TARGET_NOT_FOUND
+            what="decision",
+            holds="the application or an approved target",
+            reason="DECISION_RECIPIENTS_INCOMPLETE",
+        )
 
     @staticmethod
     def _decided_on(logged: Logged, application: repair_pb2.RepairApplication) -> dt.date:

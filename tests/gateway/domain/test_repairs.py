@@ -536,14 +536,14 @@ async def test_a_decision_must_be_addressed_to_every_holder(
     ledger: Ledger, store: Store, clock: ChinaClock
 ) -> None:
     """CXP-REPAIR-001: the hub logs a record Zhejiang addressed to both, and an application
-    addressed to the hub and Guangdong. A decision that leaves out a holder of the application
-    (any outcome) or of an approved record (an approval) is refused, naming the missing nodes,
-    and logs nothing; addressed to all of them, it is applied."""
+    addressed to the hub, Guangdong and Zhejiang. A decision that leaves out a holder of the
+    application (any outcome) or of an approved record (an approval) is refused, naming the
+    missing nodes, and logs nothing; addressed to all of them, it is applied."""
     clock.china(D(2026, 3, 10))
     body = record()
     await accepted(ledger, record_statement(body, recipients=(ZJ, HUB)))
     application_id = await applied(
-        ledger, clock, [("record", body.record_id)], D(2026, 3, 10), recipients=(HUB, GD)
+        ledger, clock, [("record", body.record_id)], D(2026, 3, 10), recipients=(HUB, GD, ZJ)
     )
 
     def deciding(outcome: int, recipients: tuple[str, ...], **kw: object) -> Statement:
@@ -560,13 +560,15 @@ async def test_a_decision_must_be_addressed_to_every_holder(
     assert isinstance(error, FailedPrecondition)
     assert error.reason == "DECISION_RECIPIENTS_INCOMPLETE"
     assert f"{GD}, {ZJ} missing" in error.message
-    assert f"{ZJ} holds record:{body.record_id}" in error.message
+    assert f"{ZJ} holds repair-application:{application_id}, record:{body.record_id}" in (
+        error.message
+    )
     assert f"{GD} holds repair-application:{application_id}" in error.message
     error = await refused(ledger, store, deciding(RS.REPAIR_STATUS_APPROVED, (HUB, GD), **approve))
     assert error.reason == "DECISION_RECIPIENTS_INCOMPLETE"
     assert f"{ZJ} missing" in error.message
     assert GD not in error.message.split("missing")[0]
-    # A rejection changes the application only: its holders must hear it, the record's need not.
+    # A rejection changes the application only: its holders must hear it.
     rejection = {"rejections": [RS.REPAIR_REJECTION_REASON_OTHER]}
     error = await refused(
         ledger, store, deciding(RS.REPAIR_STATUS_REJECTED, (HUB, ZJ), **rejection)
@@ -587,19 +589,21 @@ async def test_a_decision_must_be_addressed_to_every_holder(
 async def test_holders_of_objects_created_earlier_in_the_same_append_count(
     ledger: Ledger, store: Store, clock: ChinaClock
 ) -> None:
-    """CXP-REPAIR-001 within one group-committed append: the record, the application and the
-    decision are separate submissions logged together; the record's holders are known from its
-    statement in the same append."""
+    """CXP-REPAIR-001 and -003 within one group-committed append: the record, the application
+    and the decision are separate submissions logged together; the record's and the
+    application's holders are known from their statements in the same append."""
     clock.china(D(2026, 3, 10))
 
-    async def append_all(decision_recipients: tuple[str, ...]) -> list[CreditlinkError | None]:
+    async def append_all(
+        application_recipients: tuple[str, ...], decision_recipients: tuple[str, ...]
+    ) -> list[CreditlinkError | None]:
         body = record()
-        commitment = commitment_statement(made=D(2026, 3, 10), recipients=(ZJ, HUB))
+        commitment = commitment_statement(made=D(2026, 3, 10), recipients=(ZJ, GD, HUB))
         application = applying(
             [("record", body.record_id)],
             commitment.commitment.commitment_id,
             D(2026, 3, 10),
-            recipients=(ZJ, HUB),
+            recipients=application_recipients,
         )
         decision = decision_statement(
             application.repair_application.application_id,
@@ -617,14 +621,56 @@ async def test_holders_of_objects_created_earlier_in_the_same_append_count(
         )
         return [a.error for a in acks]
 
+    # The application leaves out Guangdong, which holds the record logged just before it.
+    first, second, _ = await append_all((ZJ, HUB), (ZJ, GD, HUB))
+    assert first is None
+    assert second is not None
+    assert second.reason == "APPLICATION_RECIPIENTS_INCOMPLETE"
+    assert f"{GD} missing" in second.message
+    # The application reaches every holder; the decision leaves out Guangdong.
     before = (await store.head()).size
-    first, second, third = await append_all((ZJ, HUB))
+    first, second, third = await append_all((ZJ, GD, HUB), (ZJ, HUB))
     assert (first, second) == (None, None)
     assert third is not None
     assert third.reason == "DECISION_RECIPIENTS_INCOMPLETE"
     assert f"{GD} missing" in third.message
     assert (await store.head()).size == before + 3  # the record, commitment and application
-    assert await append_all((ZJ, GD, HUB)) == [None, None, None]
+    assert await append_all((ZJ, GD, HUB), (ZJ, GD, HUB)) == [None, None, None]
+
+
+async def test_an_application_must_be_addressed_to_every_holder_of_its_targets(
+    ledger: Ledger, store: Store, clock: ChinaClock
+) -> None:
+    """CXP-REPAIR-003: the hub holds a record Zhejiang addressed to both; an application for it
+    addressed to the hub alone would leave Zhejiang's copy without the application its decision
+    needs, so it is refused, naming Zhejiang, and stores nothing. Addressed to both, it is
+    logged."""
+    clock.china(D(2026, 3, 10))
+    body = record()
+    await accepted(ledger, record_statement(body, recipients=(ZJ, HUB)))
+    commitment = commitment_statement(made=D(2026, 3, 10), recipients=(ZJ, HUB))
+    await accepted(ledger, commitment)
+    alone = applying(
+        [("record", body.record_id)],
+        commitment.commitment.commitment_id,
+        D(2026, 3, 10),
+        recipients=(HUB,),
+    )
+    error = await refused(ledger, store, alone)
+    assert isinstance(error, FailedPrecondition)
+    assert error.reason == "APPLICATION_RECIPIENTS_INCOMPLETE"
+    assert f"{ZJ} missing from its recipients ({ZJ} holds record:{body.record_id})" in (
+        error.message
+    )
+    both = applying(
+        [("record", body.record_id)],
+        commitment.commitment.commitment_id,
+        D(2026, 3, 10),
+        recipients=(ZJ, HUB),
+    )
+    await accepted(ledger, both)
+    application = await get(store, "repair-application", both.repair_application.application_id)
+    assert application.state == "REPAIR_STATUS_SUBMITTED"
 
 
 # --- name-list entries ------------------------------------------------------------------------
