@@ -108,6 +108,7 @@ from creditlink.sdk.tlog import (
 )
 from creditlink.sdk.trust import MAX_CLOCK_SKEW, TrustBundle
 from creditlink.v1 import (
+    envelope_pb2,
     exchange_service_pb2,
     exchange_service_pb2_grpc,
     federation_service_pb2,
@@ -122,6 +123,7 @@ __all__ = [
     "FeedOptions",
     "FeedRejected",
     "SplitView",
+    "backfill_object_ids",
     "object_id_of",
     "subject_key_of",
 ]
@@ -251,6 +253,41 @@ def object_id_of(statement: statement_pb2.Statement) -> str | None:
         if body.list_id and body.version:
             return list_object_id(body.list_id, body.version)
     return None
+
+
+async def backfill_object_ids(store: Store, *, page: int = 1000) -> int:
+    """Give their object id to mirrored entries stored before the feed kept it (store version
+    5); returns how many were filled in.
+
+    Without it such an entry is listed and folded but not found by id (``GetNameListEntry`` on a
+    region) nor matched with another origin's copy. The id comes from the stored statement, as
+    :func:`object_id_of` gives it when the feed stores a new entry; the statement was verified
+    when it was mirrored. Rows of kinds without an object id stay as they are; so does a row
+    whose stored envelope does not parse (logged: the store was altered).
+    """
+    filled = 0
+    after: tuple[str, int] | None = None
+    while rows := await store.feed_entries_without_object_id(after=after, limit=page):
+        for row in rows:
+            after = (row.origin_node_id, row.leaf_index)
+            try:
+                if row.batched:
+                    payload = envelope_pb2.BatchedEnvelope.FromString(row.envelope).item.payload
+                else:
+                    payload = envelope_pb2.Envelope.FromString(row.envelope).payload
+                object_id = object_id_of(statement_pb2.Statement.FromString(payload))
+            except DecodeError:
+                _log.error(
+                    "mirrored entry %s/%d does not parse; its object id is left unset",
+                    row.origin_node_id,
+                    row.leaf_index,
+                )
+                continue
+            if object_id is not None and await store.set_feed_object_id(
+                row.origin_node_id, row.leaf_index, object_id
+            ):
+                filled += 1
+    return filled
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,7 +67,7 @@ from creditlink.gateway.domain.calendar import InvalidHolidayTable, WorkingDayCa
 from creditlink.gateway.domain.handlers import default_handlers
 from creditlink.gateway.domain.projection import Projection
 from creditlink.gateway.errors import ErrorInterceptor
-from creditlink.gateway.feed import FeedFollower, FeedOptions
+from creditlink.gateway.feed import FeedFollower, FeedOptions, backfill_object_ids
 from creditlink.gateway.intake import Intake
 from creditlink.gateway.ledger import Ledger
 from creditlink.gateway.metrics import GatewayMetrics, MetricsInterceptor, MetricsServer
@@ -381,6 +381,12 @@ class GatewayNode:
             self._forwarder = forwarder
             # Followers of an upstream only: a plaintext node could not prove who it is.
             if config.upstream is not None and not config.insecure_dev:
+                filled = await backfill_object_ids(store)
+                if filled:
+                    _log.info(
+                        "mirrored entries stored before the feed kept object ids: %d filled in",
+                        filled,
+                    )
                 self._feed = self._new_feed_follower(store)
 
             server = grpc.aio.server(

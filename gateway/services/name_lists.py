@@ -40,11 +40,10 @@ is reported ``EXPIRED`` though no statement says so. Reads need a READ grant for
 ``name-list-entry`` (``PERMISSION_DENIED_READ``); with scoped grants each entry is judged on its
 own scopes, and the entries a caller may not read are left out of lists and checks.
 
-What a regional gateway cannot answer from its mirror (docs/name-lists.md): ``Get`` does not
-find an entry whose ``name-list-entry`` statement was mirrored before the feed kept object ids
-(store version 5), and ``List`` does not match such an entry with another origin's copy; and a
-person token finds mirrored entries about that person, not mirrored entries that merely name
-the person as a responsible person.
+What a regional gateway cannot answer from its mirror (docs/name-lists.md): a person token
+finds mirrored entries about that person, not mirrored entries that merely name the person as a
+responsible person. (Statements mirrored before the feed kept object ids, store version 5, get
+theirs when the node starts: ``gateway.feed.backfill_object_ids``.)
 """
 
 from __future__ import annotations

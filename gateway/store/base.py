@@ -415,7 +415,8 @@ class FeedEntry:
     ``object_id`` (migration 0005) is the id of the domain object the statement is about, for
     lookups by id (:meth:`Store.feed_entries_by_object`): the ``entry_id`` of a name-list entry
     and of its transitions, ``<list_id>@<version>`` for a measure-list version, ``None`` for
-    other kinds and for rows mirrored before the feed kept it.
+    other kinds and, until ``gateway.feed.backfill_object_ids`` fills it in, for rows mirrored
+    before the feed kept it.
 
     The inclusion proof the feed verified before storing the entry (migration 0005): the audit
     path ``proof_hashes`` (leaf to root) of ``leaf_index`` in the origin's tree of
@@ -731,6 +732,21 @@ class Store(Protocol):
     async def feed_entries_by_object(self, object_id: str, *, limit: int) -> list[FeedEntry]:
         """Up to ``limit`` mirrored statements about the object ``object_id`` (their
         :attr:`FeedEntry.object_id`), by origin then leaf; rows without one are never found."""
+        ...
+
+    async def feed_entries_without_object_id(
+        self, *, after: tuple[str, int] | None, limit: int
+    ) -> list[FeedEntry]:
+        """Up to ``limit`` mirrored entries with no :attr:`FeedEntry.object_id` (rows mirrored
+        before the feed kept it, and kinds that have none), by origin then leaf, after the
+        (origin, leaf) ``after`` if given: to fill the ids in (:func:`gateway.feed.backfill`)."""
+        ...
+
+    async def set_feed_object_id(
+        self, origin_node_id: str, leaf_index: int, object_id: str
+    ) -> bool:
+        """Set a mirrored entry's object id where it has none; ``False`` if no such row lacks
+        one (the id of a row is never changed)."""
         ...
 
     # -- domain objects (the projection of logged statements; gateway/domain)

@@ -782,6 +782,24 @@ class PostgresStore:
         rows = await self._fetchall(_SELECT_FEED_OBJECT, (object_id, limit))
         return [_feed_entry(row) for row in rows]
 
+    async def feed_entries_without_object_id(
+        self, *, after: tuple[str, int] | None, limit: int
+    ) -> list[FeedEntry]:
+        """Up to ``limit`` mirrored entries with no object id, by origin then leaf, after
+        ``after``."""
+        check_range(0, limit)
+        origin, leaf = after if after is not None else ("", -1)
+        rows = await self._fetchall(_SELECT_FEED_NO_OBJECT, (origin, origin, leaf, limit))
+        return [_feed_entry(row) for row in rows]
+
+    async def set_feed_object_id(
+        self, origin_node_id: str, leaf_index: int, object_id: str
+    ) -> bool:
+        """Set a mirrored entry's object id where it has none."""
+        if not object_id:
+            raise ValueError("object_id must not be empty")
+        return await self._update(_SET_FEED_OBJECT, (object_id, origin_node_id, leaf_index))
+
     # -- domain objects
 
     async def get_object(self, kind: str, object_id: str) -> DomainObject | None:
@@ -850,6 +868,17 @@ _SELECT_FEED_SUBJECT = (
     "envelope, batched, leaf_hash, integrated_at, received_at, proof_hashes, proof_tree_size, "
     "proof_checkpoint, object_id FROM feed_entries WHERE subject_key = %s "
     "ORDER BY origin_node_id, leaf_index LIMIT %s"
+)
+_SELECT_FEED_NO_OBJECT = (
+    "SELECT origin_node_id, leaf_index, kind, sender_node_id, message_id, subject_key, "
+    "envelope, batched, leaf_hash, integrated_at, received_at, proof_hashes, proof_tree_size, "
+    "proof_checkpoint, object_id FROM feed_entries WHERE object_id IS NULL "
+    "AND (origin_node_id > %s OR (origin_node_id = %s AND leaf_index > %s)) "
+    "ORDER BY origin_node_id, leaf_index LIMIT %s"
+)
+_SET_FEED_OBJECT = (
+    "UPDATE feed_entries SET object_id = %s "
+    "WHERE origin_node_id = %s AND leaf_index = %s AND object_id IS NULL"
 )
 _SELECT_FEED_OBJECT = (
     "SELECT origin_node_id, leaf_index, kind, sender_node_id, message_id, subject_key, "

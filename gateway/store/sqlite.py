@@ -942,6 +942,28 @@ class SQLiteStore:
 
         return await self._read(run)
 
+    async def feed_entries_without_object_id(
+        self, *, after: tuple[str, int] | None, limit: int
+    ) -> list[FeedEntry]:
+        """Up to ``limit`` mirrored entries with no object id, by origin then leaf, after
+        ``after``."""
+        check_range(0, limit)
+
+        def run(conn: sqlite3.Connection) -> list[FeedEntry]:
+            origin, leaf = after if after is not None else ("", -1)
+            cursor = conn.execute(_SELECT_FEED_NO_OBJECT, (origin, origin, leaf, limit))
+            return [_feed_entry(row) for row in cursor]
+
+        return await self._read(run)
+
+    async def set_feed_object_id(
+        self, origin_node_id: str, leaf_index: int, object_id: str
+    ) -> bool:
+        """Set a mirrored entry's object id where it has none."""
+        if not object_id:
+            raise ValueError("object_id must not be empty")
+        return await self._update(_SET_FEED_OBJECT, (object_id, origin_node_id, leaf_index))
+
     # -- domain objects
 
     async def get_object(self, kind: str, object_id: str) -> DomainObject | None:
@@ -1003,6 +1025,17 @@ _SELECT_FEED_SUBJECT = (
     "envelope, batched, leaf_hash, integrated_at, received_at, proof_hashes, proof_tree_size, "
     "proof_checkpoint, object_id FROM feed_entries WHERE subject_key = ? "
     "ORDER BY origin_node_id, leaf_index LIMIT ?"
+)
+_SELECT_FEED_NO_OBJECT = (
+    "SELECT origin_node_id, leaf_index, kind, sender_node_id, message_id, subject_key, "
+    "envelope, batched, leaf_hash, integrated_at, received_at, proof_hashes, proof_tree_size, "
+    "proof_checkpoint, object_id FROM feed_entries WHERE object_id IS NULL "
+    "AND (origin_node_id > ? OR (origin_node_id = ? AND leaf_index > ?)) "
+    "ORDER BY origin_node_id, leaf_index LIMIT ?"
+)
+_SET_FEED_OBJECT = (
+    "UPDATE feed_entries SET object_id = ? "
+    "WHERE origin_node_id = ? AND leaf_index = ? AND object_id IS NULL"
 )
 _SELECT_FEED_OBJECT = (
     "SELECT origin_node_id, leaf_index, kind, sender_node_id, message_id, subject_key, "

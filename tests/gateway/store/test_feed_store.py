@@ -475,3 +475,68 @@ def test_feed_rows_check_their_shape() -> None:
         root_hash=EMPTY_ROOT,
         updated_at=T0,
     )
+
+
+async def test_rows_without_an_object_id_are_found_and_given_one_once(store: Store) -> None:
+    """Rows mirrored before version 5 get their object id afterwards, once: the ones without,
+    by origin then leaf after a position; setting it never overwrites one."""
+    gd = [feed_entry(0, origin="gd-440000")]
+    await store.advance_feed(cursor(1, origin="gd-440000"), gd, expected_next=None)
+    rows = [
+        feed_entry(1, object_id=ENTRY_ID),
+        feed_entry(2),
+        feed_entry(5, kind="record"),
+    ]
+    await store.advance_feed(cursor(6), rows, expected_next=None)
+    lacking = await store.feed_entries_without_object_id(after=None, limit=10)
+    assert lacking == [rows[1], rows[2], gd[0]]
+    assert await store.feed_entries_without_object_id(after=(HUB, 2), limit=1) == [rows[2]]
+    assert await store.feed_entries_without_object_id(after=(HUB, 5), limit=10) == gd
+    assert await store.set_feed_object_id(HUB, 2, "01JNX0000000000000000000BB")
+    assert not await store.set_feed_object_id(HUB, 2, "01JNX0000000000000000000CC")
+    assert not await store.set_feed_object_id(HUB, 1, "01JNX0000000000000000000CC")
+    assert not await store.set_feed_object_id(HUB, 3, "01JNX0000000000000000000CC")
+    found = await store.feed_entries_by_object("01JNX0000000000000000000BB", limit=10)
+    assert found == [replace(rows[1], object_id="01JNX0000000000000000000BB")]
+    assert await store.feed_entries_by_object(ENTRY_ID, limit=10) == [rows[0]]
+    with pytest.raises(ValueError, match="object_id"):
+        await store.set_feed_object_id(HUB, 5, "")
+
+
+async def test_the_gateway_fills_in_the_object_ids_of_rows_mirrored_before_version_5(
+    store: Store,
+) -> None:
+    """gateway.feed.backfill_object_ids (run when a following node starts): each stored
+    statement's object id, as the feed gives a new one; other kinds keep none; once."""
+    from creditlink.gateway.feed import backfill_object_ids
+    from creditlink.sdk.envelope import payload_type_for
+    from creditlink.v1 import envelope_pb2
+    from tests.gateway.listings import entry_statement, transition_statement
+
+    listing = entry_statement(HUB)
+    entry_id = listing.name_list_entry.entry_id
+    moved = transition_statement(HUB, entry_id, 1, 2)
+    single = envelope_pb2.Envelope(
+        payload=listing.SerializeToString(deterministic=True),
+        payload_type=payload_type_for("name-list-entry"),
+    )
+    single.signatures.add(keyid="k", sig=b"s" * 64)
+    batched = envelope_pb2.BatchedEnvelope(index=0)
+    batched.item.payload = moved.SerializeToString(deterministic=True)
+    batched.item.payload_type = payload_type_for("name-list-transition")
+    batched.head.CopyFrom(single)
+    rows = [
+        replace(feed_entry(0), envelope=single.SerializeToString()),
+        replace(
+            feed_entry(1, kind="name-list-transition"),
+            envelope=batched.SerializeToString(),
+            batched=True,
+        ),
+        feed_entry(2, kind="record"),  # b"envelope-...": not a statement of a kind with an id
+    ]
+    await store.advance_feed(cursor(3), rows, expected_next=None)
+    assert await backfill_object_ids(store, page=1) == 2
+    about = await store.feed_entries_by_object(entry_id, limit=10)
+    assert [(r.leaf_index, r.object_id) for r in about] == [(0, entry_id), (1, entry_id)]
+    assert await store.feed_entries_without_object_id(after=None, limit=10) == [rows[2]]
+    assert await backfill_object_ids(store) == 0
