@@ -386,11 +386,20 @@ _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _instant(ts: timestamp_pb2.Timestamp) -> datetime:
-    """``ts.ToDatetime(tzinfo=UTC)`` for a valid timestamp, in a quarter of the time (it runs
-    for every entry a subscription verifies)."""
-    if not 0 <= ts.nanos < 1_000_000_000:
-        return ts.ToDatetime(tzinfo=UTC)  # raises as the runtime does
-    return _EPOCH + timedelta(seconds=ts.seconds, microseconds=ts.nanos // 1000)
+    """When a log entry was integrated: ``ts.ToDatetime(tzinfo=UTC)`` in a quarter of the time
+    (it runs for every entry a subscription verifies), and a ``VerificationError`` rather than
+    a ``ValueError`` for a timestamp outside the range the contract allows."""
+    seconds, nanos = ts.seconds, ts.nanos
+    if not (_MIN_SECONDS <= seconds <= _MAX_SECONDS and 0 <= nanos < 1_000_000_000):
+        raise VerificationError(
+            "log entry has an integrated_at outside the Timestamp range", reason="MALFORMED_ENTRY"
+        )
+    return _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
+
+
+#: The range of google.protobuf.Timestamp: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+_MIN_SECONDS: Final = -62_135_596_800
+_MAX_SECONDS: Final = 253_402_300_799
 
 
 class ClientCore:
