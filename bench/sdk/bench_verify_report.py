@@ -34,92 +34,18 @@ from crypto.bench_sign import rate
 
 from creditlink.gateway.bootstrap import create_dev_federation
 from creditlink.sdk._internal.pae import pae
-from creditlink.sdk.ids import report_no
 from creditlink.sdk.reports import (
     ReportBundle,
     UsePurpose,
-    make_bundle,
-    sign_report_statement,
     verify_report_offline,
 )
-from creditlink.sdk.tlog import (
-    Checkpoint,
-    Frontier,
-    MemoryNodeStore,
-    inclusion_proof,
-    leaf_hash,
-    sign_note,
-)
 from creditlink.sdk.trust import TrustBundle
-from creditlink.v1 import common_pb2, record_pb2, report_pb2
-from tests.gateway.statements import penalty_record
-
-ZJ = "zj-330000"
-COMPANY = "91330100MA27XL0A6Q"
-
-
-def _report(issued: datetime, records: int) -> report_pb2.CreditReport:
-    pb = report_pb2.CreditReport(
-        report_number=report_no.generate("330000", issued.date(), f"{records + 1:010d}"),
-        report_type=report_pb2.REPORT_TYPE_LEGAL_PERSON,
-        issuer_node_id=ZJ,
-        purpose=common_pb2.USE_PURPOSE_BIDDING,
-        standard_version="public-credit-report-2022",
-        status=report_pb2.REPORT_STATUS_VALID,
-    )
-    pb.subject.uscc = COMPANY
-    pb.subject.kind = common_pb2.SUBJECT_KIND_LEGAL_PERSON
-    pb.subject.display_name = "杭州某某科技有限公司"
-    pb.issuing_authority.name = "浙江省信用中心"
-    pb.issuing_authority.region_code = "330000"
-    pb.issued_at.FromDatetime(issued)
-    pb.valid_from.FromDatetime(issued)
-    pb.valid_until.FromDatetime(issued + timedelta(days=30))
-    pb.data_as_of.FromDatetime(issued - timedelta(hours=1))
-    pb.basic_information.subject.CopyFrom(pb.subject)
-    for category in record_pb2.RecordCategory.values():
-        if category:
-            count = records if category == record_pb2.RECORD_CATEGORY_ADMINISTRATIVE_PENALTY else 0
-            pb.summary.counts.add(category=category, count=count)
-    if records:
-        section = pb.record_sections.add(category=record_pb2.RECORD_CATEGORY_ADMINISTRATIVE_PENALTY)
-        for n in range(records):
-            item = section.items.add(message_id=f"m-{n}")
-            item.record.CopyFrom(penalty_record(uscc=COMPANY))
-    return pb
+from tests.report_bundles import ZJ, report_bundle
 
 
 def _bundle(folder: Path, issued: datetime, records: int) -> tuple[ReportBundle, TrustBundle]:
     fed = create_dev_federation(folder)
-    node = fed.node(ZJ).credentials
-    envelope = sign_report_statement(
-        _report(issued, records),
-        signing_key=node.signing_key,
-        sender_node_id=ZJ,
-        recipient_node_ids=[ZJ],
-    )
-    leaves = [leaf_hash(f"entry {i}".encode()) for i in range(1000)]
-    leaves.append(leaf_hash(pae(envelope.payload_type, envelope.payload)))
-    leaves.extend(leaf_hash(f"later {i}".encode()) for i in range(23))
-    frontier, runs = Frontier().extend(leaves)
-    store = MemoryNodeStore()
-    store.add_runs(runs)
-    signer = node.checkpoint_key
-    assert signer is not None
-    note = sign_note(
-        Checkpoint(
-            origin=node.node.log_origin, size=frontier.size, root_hash=frontier.root()
-        ).to_body(),
-        [signer],
-    )
-    bundle = make_bundle(
-        envelope.to_bytes(),
-        1000,
-        inclusion_proof(1000, frontier.size, store),
-        note,
-        tree_size=frontier.size,
-        log_node_id=ZJ,
-    )
+    bundle = report_bundle(fed, issued, records=records, before=1000, after=23)
     return bundle, fed.node("gd-440000").operator.trust_bundle
 
 

@@ -20,14 +20,10 @@ import pytest
 
 from creditlink.cli import report as report_cli
 from creditlink.gateway.bootstrap import DevFederation, create_dev_federation
-from creditlink.sdk._internal.pae import pae
 from creditlink.sdk.envelope import Envelope
-from creditlink.sdk.ids import report_no
 from creditlink.sdk.keys import PrivateKey
-from creditlink.sdk.reports import ReportBundle, make_bundle, sign_report_statement
-from creditlink.sdk.tlog import Checkpoint, Frontier, MemoryNodeStore, inclusion_proof, leaf_hash
-from creditlink.sdk.tlog import sign_note as sign_checkpoint_note
-from creditlink.v1 import common_pb2, record_pb2, report_pb2
+from creditlink.sdk.reports import ReportBundle
+from tests.report_bundles import report_bundle
 
 ZJ = "zj-330000"
 COMPANY = "91330100MA27XL0A6Q"
@@ -49,62 +45,9 @@ def at(issued: datetime) -> str:
     return (issued + timedelta(hours=1)).isoformat()
 
 
-def _report(issued: datetime, serial: int) -> report_pb2.CreditReport:
-    pb = report_pb2.CreditReport(
-        report_number=report_no.generate("330000", issued.date(), f"{serial:010d}"),
-        report_type=report_pb2.REPORT_TYPE_LEGAL_PERSON,
-        issuer_node_id=ZJ,
-        purpose=common_pb2.USE_PURPOSE_BIDDING,
-        standard_version="public-credit-report-2022",
-        status=report_pb2.REPORT_STATUS_VALID,
-    )
-    pb.subject.uscc = COMPANY
-    pb.subject.kind = common_pb2.SUBJECT_KIND_LEGAL_PERSON
-    pb.subject.display_name = "杭州某某科技有限公司"
-    pb.issuing_authority.name = "浙江省信用中心"
-    pb.issuing_authority.region_code = "330000"
-    pb.issued_at.FromDatetime(issued)
-    pb.valid_from.FromDatetime(issued)
-    pb.valid_until.FromDatetime(issued + timedelta(days=30))
-    pb.data_as_of.FromDatetime(issued - timedelta(hours=1))
-    pb.basic_information.subject.CopyFrom(pb.subject)
-    for category in record_pb2.RecordCategory.values():
-        if category:
-            pb.summary.counts.add(category=category, count=0)
-    return pb
-
-
 def _bundle(fed: DevFederation, issued: datetime, *, key: PrivateKey | None = None) -> ReportBundle:
     """A report by zj-330000, logged (with other entries) in zj-330000's log."""
-    node = fed.node(ZJ).credentials
-    env = sign_report_statement(
-        _report(issued, 1),
-        signing_key=key or node.signing_key,
-        sender_node_id=ZJ,
-        recipient_node_ids=[ZJ],
-    )
-    leaves = [leaf_hash(f"entry {i}".encode()) for i in range(3)]
-    leaves.append(leaf_hash(pae(env.payload_type, env.payload)))
-    leaves.append(leaf_hash(b"a later entry"))
-    frontier, runs = Frontier().extend(leaves)
-    store = MemoryNodeStore()
-    store.add_runs(runs)
-    signer = node.checkpoint_key
-    assert signer is not None
-    note = sign_checkpoint_note(
-        Checkpoint(
-            origin=node.node.log_origin, size=frontier.size, root_hash=frontier.root()
-        ).to_body(),
-        [signer],
-    )
-    return make_bundle(
-        env.to_bytes(),
-        3,
-        inclusion_proof(3, frontier.size, store),
-        note,
-        tree_size=frontier.size,
-        log_node_id=ZJ,
-    )
+    return report_bundle(fed, issued, key=key)
 
 
 @pytest.fixture(scope="module")
