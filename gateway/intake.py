@@ -44,10 +44,8 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import protovalidate
-
+from creditlink.gateway.constraints import check_constraints
 from creditlink.gateway.domain.handlers.reports import issuer_denial
 from creditlink.gateway.ledger import BatchInfo, Forward, LedgerEntry, Submission
 from creditlink.gateway.scopes import subject_and_scopes
@@ -57,7 +55,6 @@ from creditlink.sdk.batch import SignedBatch, verify_batch
 from creditlink.sdk.errors import (
     CreditlinkError,
     FailedPrecondition,
-    FieldViolation,
     InvalidArgument,
     InvalidEnvelope,
     InvalidKey,
@@ -473,15 +470,7 @@ class Intake:
                 reason="STALE_MESSAGE",
             )
         # Step 6: contract constraints, then identifiers.
-        violations = protovalidate.collect_violations(statement)
-        if violations:
-            raise InvalidArgument(
-                f"the statement violates {len(violations)} contract constraint(s)",
-                reason="CONSTRAINT_VIOLATION",
-                field_violations=tuple(
-                    FieldViolation(_violation_path(v.proto), v.proto.message) for v in violations
-                ),
-            )
+        check_constraints(statement, what="statement")
         body = getattr(statement, statement.WhichOneof("body") or "")
         subject_key, scopes = subject_and_scopes(body, kind)
         # Step 7: permissions, deny by default.
@@ -580,11 +569,3 @@ def _all_sign_keys(trust: TrustBundle, node_id: str) -> list[KeyRecord]:
                 if pb.purpose == Purpose.SIGN.value:
                     records.append(KeyRecord.from_proto(pb))
     return records
-
-
-def _violation_path(violation: Any) -> str:
-    # Message-level (CEL) rules name no field: report the rule id instead.
-    where = violation.field
-    if where is not None and where.elements:
-        return ".".join(e.field_name for e in where.elements)
-    return str(violation.rule_id)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Final
+from typing import Final
 
-import protovalidate
 from google.protobuf.message import Message
 
+from creditlink.gateway.constraints import check_constraints
 from creditlink.sdk.errors import FieldViolation, InvalidArgument
 
 __all__ = ["check_request", "check_request_id", "require_field"]
@@ -42,27 +42,6 @@ def require_field(present: bool, field: str) -> None:
         )
 
 
-#: Most field violations one refusal lists.
-_MAX_VIOLATIONS: Final = 32
-
-
 def check_request(request: Message) -> None:
     """Refuse a request that violates its contract constraints (``CONSTRAINT_VIOLATION``)."""
-    violations = protovalidate.collect_violations(request)
-    if violations:
-        raise InvalidArgument(
-            f"the request violates {len(violations)} contract constraint(s)",
-            reason="CONSTRAINT_VIOLATION",
-            field_violations=tuple(
-                FieldViolation(_path(v.proto), v.proto.message)
-                for v in violations[:_MAX_VIOLATIONS]
-            ),
-        )
-
-
-def _path(violation: Any) -> str:
-    # Message-level (CEL) rules name no field: the rule id says which rule failed.
-    where = violation.field
-    if where is not None and where.elements:
-        return ".".join(e.field_name for e in where.elements)
-    return str(violation.rule_id)
+    check_constraints(request, what="request")

@@ -49,7 +49,6 @@ from collections.abc import AsyncIterator, Callable, Collection, Iterable, Seque
 from typing import Any, Final
 
 import grpc
-import protovalidate
 from google.protobuf.message import Message
 
 from creditlink.gateway.auth import Permissions
@@ -68,7 +67,11 @@ from creditlink.gateway.domain.handlers.records import (
 )
 from creditlink.gateway.domain.rulesets import PUBLICATION_DEADLINE, publication_deadline
 from creditlink.gateway.ledger import Acknowledgement
-from creditlink.gateway.services._common import check_request_id, require_field
+from creditlink.gateway.services._common import (
+    check_request,
+    check_request_id,
+    require_field,
+)
 
 # The exchange's builder of LogEntry messages (single envelopes and batch items with their
 # audit path): provenance must be exactly what Subscribe and GetInclusionProof serve.
@@ -117,30 +120,6 @@ def register(server: grpc.aio.Server, ctx: ServiceContext) -> str:
 
 
 # --- request checks -------------------------------------------------------------------------
-
-
-def _check_contract(request: Message) -> None:
-    """Refuse a read request that breaks its contract's constraints (``CONSTRAINT_VIOLATION``).
-
-    Reads are interactive and small: the interpreted rules are affordable here, and they are
-    exactly the contract's (writes check by hand; the intake validates the statements).
-    """
-    violations = protovalidate.collect_violations(request)
-    if violations:
-        raise InvalidArgument(
-            f"the request violates {len(violations)} contract constraint(s)",
-            reason="CONSTRAINT_VIOLATION",
-            field_violations=tuple(
-                FieldViolation(_violation_path(v.proto), v.proto.message) for v in violations
-            ),
-        )
-
-
-def _violation_path(violation: Any) -> str:
-    where = violation.field
-    if where is not None and where.elements:
-        return ".".join(e.field_name for e in where.elements)
-    return str(violation.rule_id)
 
 
 def _page_size(requested: int) -> int:
@@ -396,7 +375,7 @@ class RecordServicer(record_service_pb2_grpc.RecordServiceServicer):
     ) -> _pb.GetRecordResponse:
         """A revision of a record with its provenance (and proofs when asked)."""
         reads = self._reads(context)
-        _check_contract(request)
+        check_request(request)
         obj = await self._current(request.record_id)
         reads.require_read(KIND, sender_node_id=obj.origin_node_id, payload=_as_entry(obj))
         leaves = [int(str(leaf)) for leaf in _str_list(obj.attrs.get("revision_leaves"))]
@@ -471,7 +450,7 @@ class RecordServicer(record_service_pb2_grpc.RecordServiceServicer):
     ) -> _pb.ListRecordsResponse:
         """A subject's records, filtered, newest decision first."""
         reads = self._reads(context)
-        _check_contract(request)
+        check_request(request)
         reads.require_some_read(KIND)
         start = end = None
         if request.decision_date.HasField("start"):
@@ -539,7 +518,7 @@ class RecordServicer(record_service_pb2_grpc.RecordServiceServicer):
     ) -> _pb.ListOverdueRecordsResponse:
         """Records published late, and records still ACTIVE past their publication end."""
         reads = self._reads(context)
-        _check_contract(request)
+        check_request(request)
         reads.require_some_read(KIND)
         fingerprint = _fingerprint(request)
         after: tuple[int, int, str] | None = None
