@@ -72,6 +72,19 @@ def _application(
     return commitment, application
 
 
+def _approval(application_id: str, record_id: str, sender: str) -> repair_pb2.RepairDecision:
+    """The deciding authority's approval of ``record_id``'s repair, decided now (the body: the
+    client addresses it)."""
+    return decision_statement(
+        application_id,
+        repair_pb2.REPAIR_STATUS_APPROVED,
+        decided=dt.datetime.now(CST),
+        approved=[("record", record_id)],
+        ruleset_id=RULESET,
+        sender=sender,
+    ).repair_decision
+
+
 async def test_a_repair_decided_in_zhejiang_stops_publication_at_the_hub_too(
     tmp_path: Path,
 ) -> None:
@@ -94,21 +107,12 @@ async def test_a_repair_decided_in_zhejiang_stops_publication_at_the_hub_too(
                 lambda: _application_is(hub, application_id, repair_pb2.REPAIR_STATUS_SUBMITTED)
             )
 
-            def decided_now(recipients: tuple[str, ...]) -> repair_pb2.RepairDecision:
-                return decision_statement(
-                    application_id,
-                    repair_pb2.REPAIR_STATUS_APPROVED,
-                    decided=dt.datetime.now(CST),
-                    approved=[("record", record.record_id)],
-                    ruleset_id=RULESET,
-                    sender=me,
-                    recipients=recipients,
-                ).repair_decision
-
             # CXP-REPAIR-001: addressed to Zhejiang alone, the hub's copy would stay published.
             logged_before = (await fed.nodes[ZJ].store.head()).size
             with pytest.raises(FailedPrecondition) as refused:
-                await zj.decide_repair_application(decided_now(()), recipients=[ZJ])
+                await zj.decide_repair_application(
+                    _approval(application_id, record.record_id, me), recipients=[ZJ]
+                )
             assert refused.value.reason == "DECISION_RECIPIENTS_INCOMPLETE"
             assert f"{HUB} missing" in refused.value.message
             held = f"{HUB} holds repair-application:{application_id}, record:{record.record_id}"
@@ -120,7 +124,9 @@ async def test_a_repair_decided_in_zhejiang_stops_publication_at_the_hub_too(
             )
 
             # CXP-REPAIR-002: without recipients, the SDK addresses it to the holders.
-            decided = await zj.decide_repair_application(decided_now(()))
+            decided = await zj.decide_repair_application(
+                _approval(application_id, record.record_id, me)
+            )
             assert decided.value is not None
             assert decided.value.status == repair_pb2.REPAIR_STATUS_APPROVED
             fetched = await zj.get_repair_application(application_id)
@@ -153,14 +159,7 @@ async def test_the_blocking_client_addresses_a_decision_to_the_holders_too(
                     commitment, application = _application(record.record_id, me, holders)
                     zj.submit_repair_application(application, commitment=commitment)
                     application_id = application.repair_application.application_id
-                    decision = decision_statement(
-                        application_id,
-                        repair_pb2.REPAIR_STATUS_APPROVED,
-                        decided=dt.datetime.now(CST),
-                        approved=[("record", record.record_id)],
-                        ruleset_id=RULESET,
-                        sender=me,
-                    ).repair_decision
+                    decision = _approval(application_id, record.record_id, me)
                     zj.decide_repair_application(decision)
                     logged = zj.get_repair_application(application_id).provenance[-1]
                     return tuple(logged.entry.statement.header.recipient_node_ids)
