@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from creditlink.gateway.domain.projection import Logged, Projection, View
+from creditlink.gateway.domain.projection import Handler, Logged, Projection, View
 from creditlink.gateway.ledger import BatchInfo, Ledger, LedgerEntry, Submission
 from creditlink.gateway.store import DomainEvent, DomainObject, ObjectKey, Store
 from creditlink.sdk.errors import FailedPrecondition
@@ -106,8 +106,8 @@ def submission(uscc: str, *, items: int = 1, recipients: Sequence[str] = ("cn-hu
 A, B = "91330100MA27XL0A6Q", "91110000600037341L"
 
 
-@pytest.fixture
-def ledger(store: Store) -> Ledger:
+def _ledger(store: Store, handler: Handler) -> Ledger:
+    """Zhejiang's ledger projecting with ``handler`` alone."""
     return Ledger(
         store=store,
         node_id="zj-330000",
@@ -115,8 +115,13 @@ def ledger(store: Store) -> Ledger:
         signing_key=PrivateKey.from_seed(b"s" * 32),
         checkpoint_signer=NoteSigner.from_seed(ORIGIN, b"n" * 32),
         clock=lambda: datetime(2026, 3, 9, tzinfo=UTC),
-        projector=Projection([CountingHandler()], log_origin=ORIGIN),
+        projector=Projection([handler], log_origin=ORIGIN, node_id="zj-330000"),
     )
+
+
+@pytest.fixture
+def ledger(store: Store) -> Ledger:
+    return _ledger(store, CountingHandler())
 
 
 async def test_effects_refusals_and_leaves_in_one_append(ledger: Ledger, store: Store) -> None:
@@ -186,15 +191,7 @@ class CreatorHandler(CountingHandler):
 
 
 async def test_a_handler_reads_the_statement_that_created_an_object(store: Store) -> None:
-    ledger = Ledger(
-        store=store,
-        node_id="zj-330000",
-        origin=ORIGIN,
-        signing_key=PrivateKey.from_seed(b"s" * 32),
-        checkpoint_signer=NoteSigner.from_seed(ORIGIN, b"n" * 32),
-        clock=lambda: datetime(2026, 3, 9, tzinfo=UTC),
-        projector=Projection([CreatorHandler()], log_origin=ORIGIN, node_id="zj-330000"),
-    )
+    ledger = _ledger(store, CreatorHandler())
     hub, gd = ("cn-hub",), ("gd-440000",)
     # A's counter is created and counted again in one append (the creating statement is the
     # append's own); B's is created in one append and counted in the next (read from the log).
