@@ -398,14 +398,9 @@ class Ledger:
 
     async def _committed_entries(self, leaves: Collection[int]) -> dict[int, EntryRow]:
         # Committed entries never change, so they are read outside the append's transaction
-        # (as the tiles are); a projection asks for a few (the statements that created the
-        # objects a repair decision changes, say).
-        out: dict[int, EntryRow] = {}
-        for leaf in sorted(leaves):
-            row = await self._store.get_entry(leaf)
-            if row is not None:
-                out[leaf] = row
-        return out
+        # (as the tiles are), all in one read: the statements that created the objects the
+        # append's repair applications and decisions name.
+        return await self._store.get_entries(leaves)
 
     async def _integrate(self, txn: Transaction, head: LogHead, plan: _Plan, now: datetime) -> None:
         frontier = _split_frontier(head)

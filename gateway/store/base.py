@@ -624,6 +624,11 @@ class Store(Protocol):
         """The entry at ``leaf_index``, or ``None``."""
         ...
 
+    async def get_entries(self, leaf_indexes: Collection[int]) -> dict[int, EntryRow]:
+        """The entries at ``leaf_indexes`` (in one read), by leaf; leaves not logged are left
+        out."""
+        ...
+
     async def get_message(self, message_id: str) -> MessageRow | None:
         """The accepted message with this id, or ``None``."""
         ...

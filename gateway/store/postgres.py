@@ -111,6 +111,11 @@ _SELECT_ENTRY = (
     "payload_type, payload, envelope, leaf_hash, subject_key, integrated_at FROM "
     "log_entries WHERE leaf_index = %s"
 )
+_SELECT_ENTRIES_ANY = (
+    "SELECT leaf_index, message_id, batch_id, index_in_batch, kind, sender_node_id, "
+    "payload_type, payload, envelope, leaf_hash, subject_key, integrated_at FROM "
+    "log_entries WHERE leaf_index = ANY(%s)"
+)
 _SELECT_SUBJECT = (
     "SELECT leaf_index, message_id, batch_id, index_in_batch, kind, sender_node_id, "
     "payload_type, payload, envelope, leaf_hash, subject_key, integrated_at FROM "
@@ -631,6 +636,14 @@ class PostgresStore:
         """The entry at ``leaf_index``, or ``None``."""
         rows = await self._fetchall(_SELECT_ENTRY, (leaf_index,))
         return _entry(rows[0]) if rows else None
+
+    async def get_entries(self, leaf_indexes: Collection[int]) -> dict[int, EntryRow]:
+        """The entries at ``leaf_indexes``, by leaf, in one query."""
+        wanted = sorted(set(leaf_indexes))
+        if not wanted:
+            return {}
+        rows = await self._fetchall(_SELECT_ENTRIES_ANY, (wanted,))
+        return {entry.leaf_index: entry for entry in map(_entry, rows)}
 
     async def get_message(self, message_id: str) -> MessageRow | None:
         """The accepted message with this id, or ``None``."""

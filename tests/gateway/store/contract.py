@@ -497,6 +497,17 @@ class StoreContract:
         with pytest.raises(ValueError, match="start <= end"):
             await store.leaf_hashes(5, 4)
 
+    async def test_entries_by_leaf_in_one_read(self, store: Store) -> None:
+        """get_entries: the ones logged, by leaf, missing leaves left out, duplicates once;
+        more leaves than one SQL statement takes are read in chunks."""
+        rows = entries(0, 1_200)
+        await append(store, rows)
+        got = await store.get_entries([5, 3, 5, 1_199, 7_000])
+        assert got == {3: rows[3], 5: rows[5], 1_199: rows[1_199]}
+        assert await store.get_entries([]) == {}
+        everything = await store.get_entries(range(1_300))
+        assert everything == dict(enumerate(rows))
+
     async def test_large_batch_in_one_transaction(self, store: Store) -> None:
         rows = entries(0, 10_000, batch="big", subject="91350100M000100Y43")
         msgs = [message(f"item-{i}", i) for i in range(10_000)]
