@@ -1,14 +1,20 @@
 """The contract's constraints (the ``buf.validate`` annotations of the protos), checked with
 protovalidate, refused one way everywhere: the intake's statements and the services' requests.
+
+A message first meets its type's compiled plan (:mod:`creditlink.gateway.constraint_plans`),
+which can only say "valid": when it does, protovalidate is not asked; otherwise protovalidate
+decides, and its violations are what the refusal lists.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import protovalidate
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
+from creditlink.gateway.constraint_plans import plan_for
 from creditlink.sdk.errors import FieldViolation, InvalidArgument
 
 __all__ = ["MAX_VIOLATIONS", "check_constraints"]
@@ -23,6 +29,8 @@ def check_constraints(message: Message, *, what: str) -> None:
     its contract constraints: ``InvalidArgument`` with reason ``CONSTRAINT_VIOLATION`` and a
     field violation per broken rule (the field's path, or the rule id of a message-level rule).
     """
+    if plan_for(cast(Descriptor, message.DESCRIPTOR))(message):
+        return  # every rule holds (the plan says nothing else)
     violations = protovalidate.collect_violations(message)
     if violations:
         raise InvalidArgument(
