@@ -47,6 +47,11 @@ def _ph(dialect: Dialect) -> str:
     return "?" if dialect == "sqlite" else "%s"
 
 
+#: The attrs column's encoding: sorted keys (the same attrs give the same text on every node),
+#: UTF-8 as is. One encoder for every row: ``json.dumps`` with options builds a new one per call.
+_encode_attrs: Final = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
+
+
 def _flags_text(flags: frozenset[str]) -> str:
     # Padded with spaces so that LIKE '% tag %' finds a whole tag.
     return " " + " ".join(sorted(flags)) + " " if flags else " "
@@ -60,7 +65,7 @@ def object_params(row: DomainObject, when: Callable[[datetime], Any]) -> tuple[A
         row.subject_key,
         row.state,
         row.body,
-        json.dumps(dict(row.attrs), sort_keys=True, ensure_ascii=False),
+        _encode_attrs(row.attrs if type(row.attrs) is dict else dict(row.attrs)),
         _flags_text(row.flags),
         row.due_date,
         row.origin_node_id,

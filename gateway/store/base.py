@@ -325,11 +325,15 @@ class DomainObject:
     updated_at: datetime
 
     def __post_init__(self) -> None:
-        for name in ("kind", "object_id", "state", "origin_node_id", "log_origin"):
-            _require_text(name, getattr(self, name))
+        # One test for the common case (the projection builds one per record it logs).
+        if not (
+            self.kind and self.object_id and self.state and self.origin_node_id and self.log_origin
+        ):
+            for name in ("kind", "object_id", "state", "origin_node_id", "log_origin"):
+                _require_text(name, getattr(self, name))
         if self.leaf_index < 0 or self.created_leaf < 0:
             raise ValueError("leaf indexes must be >= 0")
-        if any(not f or " " in f for f in self.flags):
+        if self.flags and any(not f or " " in f for f in self.flags):
             raise ValueError(f"flags must be non-empty words, got {sorted(self.flags)}")
         _require_aware("updated_at", self.updated_at)
 
@@ -358,8 +362,23 @@ class DomainEvent:
     at: datetime
 
     def __post_init__(self) -> None:
-        for name in ("kind", "object_id", "log_origin", "action", "actor_node_id", "message_id"):
-            _require_text(name, getattr(self, name))
+        if not (
+            self.kind
+            and self.object_id
+            and self.log_origin
+            and self.action
+            and self.actor_node_id
+            and self.message_id
+        ):
+            for name in (
+                "kind",
+                "object_id",
+                "log_origin",
+                "action",
+                "actor_node_id",
+                "message_id",
+            ):
+                _require_text(name, getattr(self, name))
         if self.leaf_index < 0 or self.seq < 0:
             raise ValueError("leaf_index and seq must be >= 0")
         _require_aware("at", self.at)

@@ -205,8 +205,9 @@ def china_date(at: dt.datetime) -> dt.date:
     return at.astimezone(CHINA).date()
 
 
-def date_of(value: common_pb2.Date, field: str) -> dt.date:
-    """A ``creditlink.v1.Date`` as a date; ``INVALID_DATE`` naming ``field`` if it does not exist.
+def date_of(value: common_pb2.Date, field: str, name: str = "") -> dt.date:
+    """A ``creditlink.v1.Date`` as a date; ``INVALID_DATE`` naming ``field`` (and ``.name``, if
+    given) if it does not exist.
 
     The contract checks the ranges of year, month and day; that the day exists in the month is
     checked here.
@@ -214,6 +215,8 @@ def date_of(value: common_pb2.Date, field: str) -> dt.date:
     try:
         return dt.date(value.year, value.month, value.day)
     except ValueError as exc:
+        if name:
+            field = f"{field}.{name}"
         text = f"{value.year:04d}-{value.month:02d}-{value.day:02d} is not a date"
         raise InvalidArgument(
             f"{field}: {text}",
@@ -249,18 +252,26 @@ def _name(enum: object, value: int) -> str:
         return str(value)
 
 
+#: Value names of the enums every record's attrs name (looked up once per record, on the
+#: ledger's single writer: a dict is cheaper than the enum wrapper's Name()).
+_CATEGORY_NAMES: Final = {v.number: v.name for v in record_pb2.RecordCategory.DESCRIPTOR.values}
+_SEVERITY_NAMES: Final = {v.number: v.name for v in record_pb2.Severity.DESCRIPTOR.values}
+
+
 def _iso(day: dt.date | None) -> str | None:
     return None if day is None else day.isoformat()
 
 
 @dataclass(frozen=True, slots=True)
 class _Periods:
-    """What the calendar and the rulesets say about one decision date and severity."""
+    """What the calendar and the rulesets say about one decision date and severity, and the
+    attrs that follow from it alone (rendered once)."""
 
     deadline: Deadline | None
     ruleset_id: str
     minimum_end: dt.date | None
     maximum_end: dt.date | None
+    rendered: dict[str, object]
 
 
 class _Derivation:
@@ -293,7 +304,16 @@ class _Derivation:
             # Decided before the first ruleset, a severity the ruleset sets no period for, or
             # no untrustworthiness at all (licences, honours): no period from the ruleset.
             pass
-        periods = _Periods(deadline, ruleset_id, minimum_end, maximum_end)
+        rendered: dict[str, object] = {
+            "decision_date": decided.isoformat(),
+            "publication_deadline": _iso(deadline.date) if deadline else None,
+            "deadline_provisional": bool(deadline and deadline.provisional),
+            "deadline_note": deadline.reason if deadline else None,
+            "ruleset_id": ruleset_id,
+            "minimum_publication_end": _iso(minimum_end),
+            "ruleset_publication_end": _iso(maximum_end),
+        }
+        periods = _Periods(deadline, ruleset_id, minimum_end, maximum_end, rendered)
         if len(self._periods) >= _MAX_REMEMBERED:
             self._periods.clear()  # bounded; forgetting only costs recomputation
         self._periods[key] = periods
@@ -304,30 +324,35 @@ class _Derivation:
     ) -> tuple[dict[str, object], bool]:
         """The derived attrs of ``record`` (at ``field`` in the statement) and whether it is
         overdue."""
-        decided = date_of(record.decision_date, f"{field}.decision_date")
+        decided = date_of(record.decision_date, field, "decision_date")
         declared = (
-            date_of(record.publication_end, f"{field}.publication_end")
+            date_of(record.publication_end, field, "publication_end")
             if record.HasField("publication_end")
             else None
         )
-        periods = self._lookup(decided, record.severity, record.category in ADMINISTRATIVE_ACTS)
+        category, severity = record.category, record.severity
+        periods = self._lookup(decided, severity, category in ADMINISTRATIVE_ACTS)
         deadline = periods.deadline
-        ends = [d for d in (declared, periods.maximum_end) if d is not None]
+        maximum_end = periods.maximum_end
+        if declared is None:
+            end = periods.rendered["ruleset_publication_end"]
+            declared_text = None
+        else:
+            declared_text = declared.isoformat()
+            end = (
+                declared_text
+                if maximum_end is None or declared <= maximum_end
+                else _iso(maximum_end)
+            )
         attrs: dict[str, object] = {
-            "category": _name(record_pb2.RecordCategory, record.category),
-            "severity": _name(record_pb2.Severity, record.severity),
-            "decision_date": decided.isoformat(),
+            "category": _CATEGORY_NAMES.get(category) or str(category),
+            "severity": _SEVERITY_NAMES.get(severity) or str(severity),
             "region_code": record.region_code,
             "authority_uscc": record.authority.uscc,
             "published_on": published_on.isoformat(),
-            "publication_deadline": _iso(deadline.date) if deadline else None,
-            "deadline_provisional": bool(deadline and deadline.provisional),
-            "deadline_note": deadline.reason if deadline else None,
-            "ruleset_id": periods.ruleset_id,
-            "minimum_publication_end": _iso(periods.minimum_end),
-            "ruleset_publication_end": _iso(periods.maximum_end),
-            "declared_publication_end": _iso(declared),
-            "publication_end": _iso(min(ends)) if ends else None,
+            **periods.rendered,
+            "declared_publication_end": declared_text,
+            "publication_end": end,
         }
         overdue = deadline is not None and published_on > deadline.date
         return attrs, overdue
@@ -347,6 +372,14 @@ class _Records:
         """Derive deadlines on ``calendar`` (the package's alone by default) and publication
         periods from ``rulesets``."""
         self._derive = _Derivation(calendar or WorkingDayCalendar(), rulesets)
+        self._last_day: tuple[dt.datetime, dt.date] | None = None
+
+    def _china_day(self, at: dt.datetime) -> dt.date:
+        # Every statement of an append is logged at the same instant: convert it once.
+        last = self._last_day
+        if last is None or last[0] != at:
+            last = self._last_day = (at, china_date(at))
+        return last[1]
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -370,7 +403,7 @@ class _Records:
                 field_violations=(FieldViolation(f"{field}.status", "must be ACTIVE"),),
             )
         if current is None:
-            published_on = china_date(logged.at)
+            published_on = self._china_day(logged.at)
             leaves: list[int] = []
             state, flags, kept = ACTIVE, frozenset[str](), {}
             origin, created = logged.sender_node_id, logged.leaf_index
