@@ -93,6 +93,46 @@ class LedgerEntry:
     #: The leaf hash if the caller already computed it (batch verification does); else computed.
     leaf_hash: bytes | None = None
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Thousands cross from an intake worker with every batch: rebuilt from a tuple, not by
+        # dataclasses' per-field __setstate__ (which asks fields() for every object).
+        return (
+            _ledger_entry,
+            (
+                self.message_id,
+                self.kind,
+                self.sender_node_id,
+                self.payload_type,
+                self.payload,
+                self.envelope,
+                self.subject_key,
+                self.leaf_hash,
+            ),
+        )
+
+
+def _ledger_entry(
+    message_id: str,
+    kind: str,
+    sender_node_id: str,
+    payload_type: str,
+    payload: bytes,
+    envelope: bytes | None,
+    subject_key: str | None,
+    leaf_hash: bytes | None,
+) -> LedgerEntry:
+    """Unpickle a :class:`LedgerEntry` (see ``LedgerEntry.__reduce__``)."""
+    return LedgerEntry(
+        message_id=message_id,
+        kind=kind,
+        sender_node_id=sender_node_id,
+        payload_type=payload_type,
+        payload=payload,
+        envelope=envelope,
+        subject_key=subject_key,
+        leaf_hash=leaf_hash,
+    )
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BatchInfo:

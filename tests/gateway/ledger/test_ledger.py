@@ -315,3 +315,34 @@ async def test_a_caller_that_gives_up_does_not_stop_the_group(ledger: Ledger, st
     assert (await store.head()).size in (9, 10)
     again = await ledger.append_one(single(3))  # a retry of the cancelled call is answered
     assert again.error is None
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        LedgerEntry(
+            message_id="m-1",
+            kind="record",
+            sender_node_id="zj-330000",
+            payload_type=envelope.payload_type_for("record"),
+            payload=b"\x0a\x01x",
+            envelope=None,
+            subject_key="91330100MA27XL0A6Q",
+            leaf_hash=b"\x01" * 32,
+        ),
+        LedgerEntry(
+            message_id="m-2",
+            kind="record",
+            sender_node_id="zj-330000",
+            payload_type=envelope.payload_type_for("record"),
+            payload=b"\x0a\x01y",
+            envelope=b"dsse",
+        ),
+    ],
+)
+def test_ledger_entries_cross_to_and_from_intake_workers_whole(entry: LedgerEntry) -> None:
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
+    assert copy == entry
+    assert dataclasses.astuple(copy) == dataclasses.astuple(entry)
