@@ -8,7 +8,9 @@ signed batches of penalty records (built before timing), measured three ways in 
 
 (a) **the steps of one record**, each timed alone over the same statements, against the raw
     Ed25519 verification of one signature (the unit every CXP check is compared with):
-    strict parse, protovalidate, identifiers and scopes;
+    strict parse, the contract's constraints (the compiled plan the gateway runs, and
+    protovalidate, which it asks only when the plan does not pass a message), identifiers
+    and scopes;
 (b) **the whole intake in place** (``intake_workers = 0``): open the seal, verify the batch
     signature and root, then check every record — records/s;
 (c) **the intake over N worker processes** (:class:`~creditlink.gateway.workers.IntakeWorkers`),
@@ -47,6 +49,7 @@ def _per_call(fn: Callable[[int], object], n: int) -> float:
 def steps(statements: Sequence[Any]) -> list[list[str]]:
     import protovalidate
 
+    from creditlink.gateway.constraint_plans import plan_for
     from creditlink.gateway.scopes import subject_and_scopes
     from creditlink.sdk._internal.strict import parse_strict
     from creditlink.sdk.keys import PrivateKey
@@ -59,13 +62,22 @@ def steps(statements: Sequence[Any]) -> list[list[str]]:
     public = key.public_key
     ed25519 = _per_call(lambda i: public.verify(sig, payloads[0]), n)
     parsed = [statement_pb2.Statement.FromString(p) for p in payloads]
+    plan = plan_for(statement_pb2.Statement.DESCRIPTOR)
+    assert all(plan(p) for p in parsed), "the benchmark's statements must pass their plan"
     rows = [
         ("raw Ed25519 verify (unit)", ed25519),
         (
             "strict parse",
             _per_call(lambda i: parse_strict(statement_pb2.Statement, payloads[i]), n),
         ),
-        ("protovalidate", _per_call(lambda i: protovalidate.collect_violations(parsed[i]), n)),
+        (
+            "contract constraints: compiled plan (what the gateway runs)",
+            _per_call(lambda i: plan(parsed[i]), n),
+        ),
+        (
+            "contract constraints: protovalidate (asked when the plan does not pass)",
+            _per_call(lambda i: protovalidate.collect_violations(parsed[i]), n),
+        ),
         (
             "identifiers and scopes",
             _per_call(lambda i: subject_and_scopes(parsed[i].record, "record"), n),
