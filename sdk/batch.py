@@ -542,7 +542,7 @@ class VerifiedHeads:
     about two nodes each instead of a whole path. Safe to share between threads.
     """
 
-    __slots__ = ("_entries", "_last_head", "_lock", "_proven", "_size")
+    __slots__ = ("_entries", "_last_head", "_last_verified", "_lock", "_proven", "_size")
 
     #: Heads whose last verified path is kept: items of one batch arrive together, so a few
     #: suffice.
@@ -555,6 +555,16 @@ class VerifiedHeads:
         self._entries: dict[tuple[object, ...], tuple[_Head, tuple[KeyId, ...]]] = {}
         self._proven: dict[tuple[object, ...], ProvenNodes] = {}
         self._last_head: tuple[bytes, Envelope] | None = None
+        self._last_verified: (
+            tuple[
+                Envelope,
+                list[PublicKey],
+                int,
+                str | None,
+                tuple[tuple[object, ...], _Head, tuple[KeyId, ...]],
+            ]
+            | None
+        ) = None
         self._lock = threading.Lock()
 
     def verified(
@@ -567,6 +577,17 @@ class VerifiedHeads:
     def _verified(
         self, head: Envelope, keys: Sequence[PublicKey], threshold: int, signer: str | None
     ) -> tuple[tuple[object, ...], _Head, tuple[KeyId, ...]]:
+        # The items of a batch ask about the very same head object (batched_from_proto shares
+        # it) with equal keys, one after another: answer those without building the memo key.
+        last = self._last_verified
+        if (
+            last is not None
+            and last[0] is head
+            and last[2] == threshold
+            and last[3] == signer
+            and last[1] == keys
+        ):
+            return last[4]
         key = (
             head.payload,
             head.payload_type,
@@ -582,7 +603,9 @@ class VerifiedHeads:
                 if len(self._entries) >= self._size:
                     del self._entries[next(iter(self._entries))]  # the oldest
                 self._entries[key] = found
-        return key, found[0], found[1]
+        answer = (key, found[0], found[1])
+        self._last_verified = (head, list(keys), threshold, signer, answer)
+        return answer
 
     def batched_from_proto(self, pb: envelope_pb2.BatchedEnvelope) -> BatchedEnvelope:
         """:meth:`BatchedEnvelope.from_proto`, sharing one head among the items of a batch.

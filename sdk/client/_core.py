@@ -92,7 +92,7 @@ from creditlink.sdk.errors import (
     VerificationError,
     error_class_for,
 )
-from creditlink.sdk.keys import SealingPublicKey
+from creditlink.sdk.keys import PublicKey, SealingPublicKey
 from creditlink.sdk.seal import (
     ENVELOPE_CONTENT_TYPE,
     SIGNED_BATCH_CONTENT_TYPE,
@@ -389,13 +389,22 @@ def _instant(ts: timestamp_pb2.Timestamp) -> datetime:
     """When a log entry was integrated: ``ts.ToDatetime(tzinfo=UTC)`` in a quarter of the time
     (it runs for every entry a subscription verifies), and a ``VerificationError`` rather than
     a ``ValueError`` for a timestamp outside the range the contract allows."""
+    global _last_instant
     seconds, nanos = ts.seconds, ts.nanos
+    last = _last_instant
+    if last[0] == seconds and last[1] == nanos:
+        return last[2]  # the entries of one append share their instant
     if not (_MIN_SECONDS <= seconds <= _MAX_SECONDS and 0 <= nanos < 1_000_000_000):
         raise VerificationError(
             "log entry has an integrated_at outside the Timestamp range", reason="MALFORMED_ENTRY"
         )
-    return _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
+    when = _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
+    _last_instant = (seconds, nanos, when)
+    return when
 
+
+#: The last instant converted (seconds, nanos, datetime): one tuple, swapped whole.
+_last_instant: tuple[int, int, datetime] = (0, -1, _EPOCH)
 
 #: The range of google.protobuf.Timestamp: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
 _MIN_SECONDS: Final = -62_135_596_800
@@ -433,6 +442,8 @@ class ClientCore:
                 raise ValueError(f"{gateway!r} keeps no log: it is not a gateway")
         self._gateway = gateway or self._gateway_listing(target)
         self._heads = VerifiedHeads()
+        # (sender, kind, instant) -> the batch-head keys, for the last batch item verified.
+        self._batch_keys: tuple[tuple[str, str, datetime], list[PublicKey]] | None = None
 
     def _gateway_listing(self, target: str) -> str | None:
         found = [n.node_id for n in self._trust.nodes() if target in n.endpoints and n.log_origin]
@@ -777,14 +788,23 @@ class ClientCore:
         elif which == "batched":
             batched = self._heads.batched_from_proto(pb.batched)
             kind = kind_of(batched.item.payload_type)
-            # The head key signs any batch; each item needs its own kind's permission.
-            if not self._trust.signing_keys(sender, kind=kind, at=at):
-                raise InvalidEnvelope(
-                    f"{sender!r} may not sign {kind!r} statements", reason="KIND_NOT_PERMITTED"
-                )
+            # The head key signs any batch; each item needs its own kind's permission. Items
+            # of a batch share sender, kind and logging instant: looked up once for them.
+            asked = (sender, kind, at)
+            last = self._batch_keys
+            if last is not None and last[0] == asked:
+                head_keys = last[1]
+            else:
+                if not self._trust.signing_keys(sender, kind=kind, at=at):
+                    raise InvalidEnvelope(
+                        f"{sender!r} may not sign {kind!r} statements",
+                        reason="KIND_NOT_PERMITTED",
+                    )
+                head_keys = self._trust.signing_keys(sender, kind="batch-head", at=at)
+                self._batch_keys = (asked, head_keys)
             item = verify_batched(
                 batched,
-                keys=self._trust.signing_keys(sender, kind="batch-head", at=at),
+                keys=head_keys,
                 expected_type=batched.item.payload_type,
                 expected_signer=sender,
                 heads=self._heads,  # the items of one batch share its head: verified once
@@ -925,6 +945,7 @@ class ClientCore:
         if bundle.federation_id != current.federation_id or bundle.version < current.version:
             raise ValueError("only a later version of the same federation's bundle is adopted")
         self._trust = bundle
+        self._batch_keys = None
 
     # -- streams ----------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -69,3 +70,41 @@ def test_an_entry_without_sender_time_or_signed_message_is_malformed(dev: DevNod
         with pytest.raises(VerificationError) as err:
             core.verify_entry(pb)
         assert err.value.reason == "MALFORMED_ENTRY", spoil
+
+
+def test_each_item_of_a_batch_needs_its_own_kinds_permission(tmp_path: Path) -> None:
+    """The items of one batch share sender and logging instant, and their keys are looked up
+    once; the kind is part of that lookup: zj-330000 may sign name-list entries but not
+    measure lists, so in one batch holding both the second item is refused."""
+    from creditlink.gateway.bootstrap import create_dev_federation
+    from creditlink.sdk.errors import InvalidEnvelope
+    from tests.gateway.listings import measure_list_statement
+
+    fed = create_dev_federation(tmp_path / "fed")
+    zj = fed.node("zj-330000").credentials
+    now = datetime.now(UTC)
+    items = [
+        BatchItem(
+            entry_statement(zj.node_id).SerializeToString(deterministic=True),
+            payload_type_for("name-list-entry"),
+        ),
+        BatchItem(
+            measure_list_statement(zj.node_id).SerializeToString(deterministic=True),
+            payload_type_for("measure-list"),
+        ),
+    ]
+    batch = sign_batch(
+        items, zj.signing_key, signer_node_id=zj.node_id, batch_id="b-1", signed_at=now
+    )
+    core = ClientCore(credentials=fed.node("gd-440000").operator, target="127.0.0.1:1")
+    entries = []
+    for index in range(2):
+        pb = log_pb2.LogEntry(
+            leaf_index=index, sender_node_id=zj.node_id, batched=extract(batch, index).to_proto()
+        )
+        pb.integrated_at.FromDatetime(now)
+        entries.append(pb)
+    assert core.verify_entry(entries[0]).kind == "name-list-entry"
+    with pytest.raises(InvalidEnvelope) as refused:
+        core.verify_entry(entries[1])
+    assert refused.value.reason == "KIND_NOT_PERMITTED"
