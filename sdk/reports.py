@@ -255,6 +255,8 @@ class UsePurpose(enum.IntEnum):
 
 
 _PURPOSE_VALUES: Final = frozenset(p.value for p in UsePurpose)
+#: Value -> member (an enum call costs a microsecond on every verification).
+_PURPOSES: Final = {p.value: p for p in UsePurpose}
 _LABELS: Final = {p: p.name.lower().replace("_", "-") for p in UsePurpose}
 
 
@@ -1024,7 +1026,7 @@ def _instant(ts: Timestamp) -> datetime | None:
     if not _MIN_SECONDS <= seconds <= _MAX_SECONDS or not 0 <= nanos < 1_000_000_000:
         return None
     # Same value as Timestamp.ToDatetime (microseconds, truncated), in a quarter of the time.
-    return _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
+    return _EPOCH + timedelta(0, seconds, nanos // 1000)  # positional: faster
 
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -1537,7 +1539,7 @@ class ReportVerifier:
             )
 
         # 11. Purpose: issued for this purpose, or for general use.
-        issued_for = UsePurpose(pb.purpose) if pb.purpose in _PURPOSE_VALUES else None
+        issued_for = _PURPOSES.get(pb.purpose)
         if purpose is None:
             out.not_checked(Rule.PURPOSE, "no purpose given: the report's own purpose applies")
         elif issued_for in (purpose, UsePurpose.GENERAL):

@@ -398,7 +398,7 @@ def _instant(ts: timestamp_pb2.Timestamp) -> datetime:
         raise VerificationError(
             "log entry has an integrated_at outside the Timestamp range", reason="MALFORMED_ENTRY"
         )
-    when = _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
+    when = _EPOCH + timedelta(0, seconds, nanos // 1000)  # positional: faster
     _last_instant = (seconds, nanos, when)
     return when
 
