@@ -25,6 +25,7 @@ Grammar (CEL's precedence; all relations share one level, left-associative)::
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -142,23 +143,19 @@ class _Parser:
         return node
 
     def _or(self) -> _Node:
-        node = self._and()
-        while self._peek() == "||":
-            self._take()
-            right = self._and()
-            _require(node, "bool")
-            _require(right, "bool")
-            node = _Node(f"({node.src} or {right.src})", "bool")
-        return node
+        return self._logical("||", "or", self._and)
 
     def _and(self) -> _Node:
-        node = self._relation()
-        while self._peek() == "&&":
+        return self._logical("&&", "and", self._relation)
+
+    def _logical(self, token: str, python: str, operand: Callable[[], _Node]) -> _Node:
+        node = operand()
+        while self._peek() == token:
             self._take()
-            right = self._relation()
+            right = operand()
             _require(node, "bool")
             _require(right, "bool")
-            node = _Node(f"({node.src} and {right.src})", "bool")
+            node = _Node(f"({node.src} {python} {right.src})", "bool")
         return node
 
     def _relation(self) -> _Node:

@@ -463,19 +463,18 @@ class _Generator:
         return conditions
 
     def _lengths_and_sets(self, found: dict[str, Any], v: str) -> list[str]:
-        conditions: list[str] = []
-        if "len" in found:
-            conditions.append(f"len({v}) == {int(found['len'])}")
-        if "min_len" in found:
-            conditions.append(f"len({v}) >= {int(found['min_len'])}")
-        if "max_len" in found:
-            conditions.append(f"len({v}) <= {int(found['max_len'])}")
+        conditions = [
+            f"len({v}) {op} {int(found[rule])}"
+            for rule, op in (("len", "=="), ("min_len", ">="), ("max_len", "<="))
+            if rule in found
+        ]
         if "const" in found:
             conditions.append(f"{v} == {self._constant(found['const'])}")
-        if "in" in found:
-            conditions.append(f"{v} in {self._constant(frozenset(found['in']))}")
-        if "not_in" in found:
-            conditions.append(f"{v} not in {self._constant(frozenset(found['not_in']))}")
+        conditions.extend(
+            f"{v} {op} {self._constant(frozenset(found[rule]))}"
+            for rule, op in (("in", "in"), ("not_in", "not in"))
+            if rule in found
+        )
         return conditions
 
     def _integer(self, rules: Any, v: str) -> list[str]:
