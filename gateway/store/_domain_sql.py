@@ -12,9 +12,11 @@ the columns, the page order, the filters — is written once here, so both answe
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final, Literal
+
+import orjson
 
 from creditlink.gateway.store.base import DomainEvent, DomainObject, DomainQuery
 
@@ -47,9 +49,10 @@ def _ph(dialect: Dialect) -> str:
     return "?" if dialect == "sqlite" else "%s"
 
 
-#: The attrs column's encoding: sorted keys (the same attrs give the same text on every node),
-#: UTF-8 as is. One encoder for every row: ``json.dumps`` with options builds a new one per call.
-_encode_attrs: Final = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
+def _encode_attrs(attrs: Mapping[str, object]) -> str:
+    """The attrs column: compact JSON with sorted keys (the same attrs give the same text on
+    every node), UTF-8 as is."""
+    return orjson.dumps(attrs, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def _flags_text(flags: frozenset[str]) -> str:
@@ -85,7 +88,7 @@ def object_row(values: Sequence[Any], when: Callable[[Any], datetime]) -> Domain
         subject_key=values[2],
         state=values[3],
         body=bytes(values[4]),
-        attrs=json.loads(attrs) if isinstance(attrs, str) else dict(attrs),
+        attrs=orjson.loads(attrs) if isinstance(attrs, str) else dict(attrs),
         flags=frozenset(values[6].split()),
         due_date=values[7],
         origin_node_id=values[8],

@@ -333,8 +333,9 @@ class DomainObject:
                 _require_text(name, getattr(self, name))
         if self.leaf_index < 0 or self.created_leaf < 0:
             raise ValueError("leaf indexes must be >= 0")
-        if self.flags and any(not f or " " in f for f in self.flags):
-            raise ValueError(f"flags must be non-empty words, got {sorted(self.flags)}")
+        for flag in self.flags:
+            if not flag or " " in flag:
+                raise ValueError(f"flags must be non-empty words, got {sorted(self.flags)}")
         _require_aware("updated_at", self.updated_at)
 
     @property

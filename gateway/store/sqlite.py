@@ -33,6 +33,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
 
+import orjson
+
 from creditlink.gateway.store._common import (
     check_aware,
     check_feed_advance,
@@ -1085,7 +1087,7 @@ _UPSERT_FEED_CURSOR = (
 
 
 def _get_objects(conn: sqlite3.Connection, keys: list[ObjectKey]) -> dict[ObjectKey, DomainObject]:
-    cursor = conn.execute(select_keys_sql("sqlite"), (json.dumps([list(k) for k in keys]),))
+    cursor = conn.execute(select_keys_sql("sqlite"), (orjson.dumps(keys).decode(),))
     found = (object_row(r, _from_micros) for r in cursor)
     return {o.key: o for o in found}
 
