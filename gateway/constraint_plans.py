@@ -515,11 +515,20 @@ def _fields_set(rules: Any, allowed: set[str]) -> dict[str, Any]:
 
 def _pattern(pattern: str) -> Callable[[str], Any]:
     """``re.search`` of an RE2 pattern where Python's ``re`` means the same (``_SAFE_PATTERN``)."""
-    if not _SAFE_PATTERN.fullmatch(pattern):
+    if not _SAFE_PATTERN.fullmatch(pattern) or _DIVERGENT.search(pattern):
         raise Unsupported(f"pattern {pattern!r} is not compiled")
     body = pattern
     if body.endswith("$") and not body.endswith("\\$"):
         body = body[:-1] + r"\Z"
     if "$" in body.replace("\\$", ""):
         raise Unsupported("'$' inside a pattern is not compiled")
-    return re.compile(body).search
+    try:
+        return re.compile(body).search
+    except re.error as exc:
+        raise Unsupported(f"pattern {pattern!r}: {exc}") from None
+
+
+#: Constructs the two engines read differently, though made of allowed parts: groups with
+#: flags or look-arounds (``(?`` other than ``(?:``; RE2 has no look-around), ``{,n}`` (a
+#: repetition in Python, literal text in RE2), and possessive quantifiers (Python 3.11 only).
+_DIVERGENT: Final = re.compile(r"\(\?(?!:)|\{,|[*+?}]\+")

@@ -299,3 +299,29 @@ def test_generated_source_is_plain_python_over_the_message() -> None:
     assert source is not None
     assert re.search(r"w = m\.WhichOneof\('details'\)", source)
     assert "this.HasField('penalty')" in source
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "(?i)^abc$",  # a flag group
+        "^a(?=b)",  # a look-ahead (RE2 refuses it)
+        "^a{,5}$",  # Python repeats, RE2 reads text
+        "^a*+$",  # possessive in Python 3.11, an error in RE2
+        "^\\d{6}$",  # class escapes
+        "^[a-z]+$\n",  # not ending with $
+        "^é$",  # non-ASCII
+    ],
+)
+def test_patterns_the_two_engines_read_differently_are_left_to_protovalidate(
+    pattern: str,
+) -> None:
+    with pytest.raises(Unsupported):
+        constraint_plans._pattern(pattern)
+
+
+def test_the_contracts_patterns_compile_to_python_searches() -> None:
+    search = constraint_plans._pattern("^CR[0-9]{14}[0-9A-Z]{11}$")
+    assert search("CR3300002026112600000000014") is not None
+    assert search("CR3300002026112600000000014\n") is None
+    assert search("xCR3300002026112600000000014") is None
