@@ -264,14 +264,13 @@ def _iso(day: dt.date | None) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class _Periods:
-    """What the calendar and the rulesets say about one decision date and severity, and the
-    attrs that follow from it alone (rendered once)."""
+    """What the calendar and the rulesets say about one decision date and severity: the
+    deadline and the ruleset's latest end (compared per record), and the attrs that follow from
+    them alone, rendered once (shared by every record: merged into its attrs, never changed)."""
 
     deadline: Deadline | None
-    ruleset_id: str
-    minimum_end: dt.date | None
     maximum_end: dt.date | None
-    rendered: dict[str, object]
+    rendered: Mapping[str, object]
 
 
 class _Derivation:
@@ -304,7 +303,7 @@ class _Derivation:
             # Decided before the first ruleset, a severity the ruleset sets no period for, or
             # no untrustworthiness at all (licences, honours): no period from the ruleset.
             pass
-        rendered: dict[str, object] = {
+        rendered = {
             "decision_date": decided.isoformat(),
             "publication_deadline": _iso(deadline.date) if deadline else None,
             "deadline_provisional": bool(deadline and deadline.provisional),
@@ -313,7 +312,7 @@ class _Derivation:
             "minimum_publication_end": _iso(minimum_end),
             "ruleset_publication_end": _iso(maximum_end),
         }
-        periods = _Periods(deadline, ruleset_id, minimum_end, maximum_end, rendered)
+        periods = _Periods(deadline, maximum_end, rendered)
         if len(self._periods) >= _MAX_REMEMBERED:
             self._periods.clear()  # bounded; forgetting only costs recomputation
         self._periods[key] = periods
