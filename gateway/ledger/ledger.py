@@ -18,11 +18,13 @@ or not at all; ``gateway/outbox`` delivers them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
+import operator
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Final, Protocol
 
 from google.protobuf import timestamp_pb2
 
@@ -96,42 +98,23 @@ class LedgerEntry:
     def __reduce__(self) -> tuple[object, ...]:
         # Thousands cross from an intake worker with every batch: rebuilt from a tuple, not by
         # dataclasses' per-field __setstate__ (which asks fields() for every object).
-        return (
-            _ledger_entry,
-            (
-                self.message_id,
-                self.kind,
-                self.sender_node_id,
-                self.payload_type,
-                self.payload,
-                self.envelope,
-                self.subject_key,
-                self.leaf_hash,
-            ),
-        )
+        return (_ledger_entry, _entry_values(self))
 
 
-def _ledger_entry(
-    message_id: str,
-    kind: str,
-    sender_node_id: str,
-    payload_type: str,
-    payload: bytes,
-    envelope: bytes | None,
-    subject_key: str | None,
-    leaf_hash: bytes | None,
-) -> LedgerEntry:
-    """Unpickle a :class:`LedgerEntry` (see ``LedgerEntry.__reduce__``)."""
-    return LedgerEntry(
-        message_id=message_id,
-        kind=kind,
-        sender_node_id=sender_node_id,
-        payload_type=payload_type,
-        payload=payload,
-        envelope=envelope,
-        subject_key=subject_key,
-        leaf_hash=leaf_hash,
-    )
+def _ledger_entry(*values: Any) -> LedgerEntry:
+    """Unpickle a :class:`LedgerEntry` (see ``LedgerEntry.__reduce__``): the fields set as the
+    pickling process held them (it built the entry through ``__init__``)."""
+    entry = object.__new__(LedgerEntry)
+    for name, value in zip(_ENTRY_FIELDS, values, strict=True):
+        _set_field(entry, name, value)
+    return entry
+
+
+_set_field: Final = object.__setattr__
+
+
+_ENTRY_FIELDS: Final = tuple(f.name for f in dataclasses.fields(LedgerEntry))
+_entry_values: Final = operator.attrgetter(*_ENTRY_FIELDS)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
