@@ -24,6 +24,7 @@ Grammar (CEL's precedence; all relations share one level, left-associative)::
 
 from __future__ import annotations
 
+import keyword
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -225,6 +226,8 @@ class _Parser:
             if descriptor is None or kind != "message":
                 raise Unsupported("only message fields have fields")
             name = self._take()[1]
+            if keyword.iskeyword(name):
+                raise Unsupported(f"field {name!r} cannot be read as an attribute")
             field = descriptor.fields_by_name.get(name)
             if field is None:
                 raise Unsupported(f"{descriptor.full_name} has no field {name!r}")

@@ -125,8 +125,14 @@ def _generate(descriptor: Descriptor) -> None:
     if source is None:
         _PLANS[full_name] = _NAMESPACE[name] = _always
         return
+    try:
+        code = compile(source, f"<plan {full_name}>", "exec")
+    except SyntaxError:
+        # A field named like a Python keyword cannot be read as m.<name>: not compiled.
+        _PLANS[full_name] = _NAMESPACE[name] = _never
+        return
     _NAMESPACE.update(constants)
-    exec(compile(source, f"<plan {full_name}>", "exec"), _NAMESPACE)  # noqa: S102
+    exec(code, _NAMESPACE)  # noqa: S102
     _PLANS[full_name] = _NAMESPACE[name]
     _SOURCES[full_name] = source
 

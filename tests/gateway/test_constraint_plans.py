@@ -325,3 +325,52 @@ def test_the_contracts_patterns_compile_to_python_searches() -> None:
     assert search("CR3300002026112600000000014") is not None
     assert search("CR3300002026112600000000014\n") is None
     assert search("xCR3300002026112600000000014") is None
+
+
+def test_a_cel_field_named_like_a_python_keyword_is_left_to_protovalidate() -> None:
+    from google.protobuf import descriptor_pb2, descriptor_pool
+
+    file = descriptor_pb2.FileDescriptorProto(name="keyword_test.proto", package="kwtest")
+    message = file.message_type.add(name="Message")
+    for number, name in enumerate(("from", "to"), start=1):
+        message.field.add(
+            name=name,
+            number=number,
+            type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
+            label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
+        )
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(file)
+    descriptor = pool.FindMessageTypeByName("kwtest.Message")
+    assert compile_rule("this.to == ''", descriptor) == "(this.to == '')"
+    with pytest.raises(Unsupported):
+        compile_rule("this.from == ''", descriptor)
+
+
+def test_a_rule_on_a_field_named_like_a_python_keyword_leaves_the_type_to_protovalidate() -> None:
+    from buf.validate import validate_pb2
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    file = descriptor_pb2.FileDescriptorProto(
+        name="keyword_rule_test.proto",
+        package="kwruletest",
+        syntax="proto3",
+        dependency=["buf/validate/validate.proto"],
+    )
+    message = file.message_type.add(name="Message")
+    field = message.field.add(
+        name="from",
+        number=1,
+        type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
+        label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
+    )
+    field.options.Extensions[validate_pb2.field].string.max_len = 3
+    descriptor_pool.Default().Add(file)
+    descriptor = descriptor_pool.Default().FindMessageTypeByName("kwruletest.Message")
+    assert plan_for(descriptor) is constraint_plans._never
+    cls = message_factory.GetMessageClass(descriptor)
+    long = cls()
+    setattr(long, "from", "abcd")
+    with pytest.raises(InvalidArgument):
+        check_constraints(long, what="request")
+    check_constraints(cls(), what="request")  # protovalidate passes it
