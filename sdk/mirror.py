@@ -695,6 +695,10 @@ class NameListMirror:
             counts = [0, 0, 0]  # entries added, transitions applied, skipped
             subscription = client.subscribe(KINDS, cursor=self._cursor, follow=not until_head)
             self._subscription = subscription
+            if not until_head and self._stopping.is_set():
+                # stop() came between follow()'s catch-up and this subscription: it could not
+                # close what did not exist yet, so the subscription must not start following.
+                subscription.close()
             pending = 0
             try:
                 self._db.execute("BEGIN IMMEDIATE")

@@ -1186,6 +1186,7 @@ class Subscription(Iterator[Entry]):
         self._last_save = time.monotonic()
         self._closed = False
         self._stopped = threading.Event()
+        self._connecting = threading.Lock()
 
     # -- state --------------------------------------------------------------------------------
 
@@ -1264,18 +1265,25 @@ class Subscription(Iterator[Entry]):
             self._save(force=False)
 
     def _connect(self) -> None:
-        self._call = self._open(self._state.request())
-        self._responses = iter(self._call)
-        if self._idle_timeout is not None:
-            self._watchdog = _Watchdog(self._idle_timeout, self._call.cancel)
+        # Under the lock close() takes: a close() from another thread either comes first (no
+        # stream is opened) or finds this stream and cancels it; never one left following.
+        with self._connecting:
+            if self._closed:
+                raise StopIteration
+            self._call = self._open(self._state.request())
+            self._responses = iter(self._call)
+            if self._idle_timeout is not None:
+                self._watchdog = _Watchdog(self._idle_timeout, self._call.cancel)
 
     def _disconnect(self) -> None:
-        if self._watchdog is not None:
-            self._watchdog.stop()
-            self._watchdog = None
-        if self._call is not None:
-            self._call.cancel()
-        self._call = self._responses = None
+        # Runs in the iterating thread and in close(): each takes what it stops.
+        watchdog, self._watchdog = self._watchdog, None
+        call, self._call = self._call, None
+        self._responses = None
+        if watchdog is not None:
+            watchdog.stop()
+        if call is not None:
+            call.cancel()
 
     def _reconnect_or_raise(self, error: CreditlinkError) -> None:
         if (
@@ -1306,10 +1314,12 @@ class Subscription(Iterator[Entry]):
         self._save(force=True)
 
     def close(self) -> None:
-        """Stop the stream and save the cursor of the last processed entry. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
+        """Stop the stream and save the cursor of the last processed entry. Idempotent, and
+        safe from another thread than the one iterating."""
+        with self._connecting:
+            if self._closed:
+                return
+            self._closed = True
         self._stopped.set()
         self._disconnect()
         self._save(force=True)

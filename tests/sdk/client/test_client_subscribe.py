@@ -11,6 +11,7 @@ import asyncio
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -21,7 +22,7 @@ from creditlink.sdk import AsyncClient, Client
 from creditlink.sdk.batch import BatchedEnvelope
 from creditlink.sdk.client import ClientCore, Entry, SQLiteCursorStore
 from creditlink.sdk.envelope import Envelope
-from creditlink.sdk.errors import VerificationError
+from creditlink.sdk.errors import CreditlinkError, VerificationError
 from creditlink.v1 import exchange_service_pb2 as pb
 from creditlink.v1 import exchange_service_pb2_grpc
 
@@ -181,3 +182,37 @@ def test_pages_of_entries_are_handed_out_one_by_one_and_checked_whole(
     with pytest.raises(VerificationError) as caught:
         core.subscription(["record"], cursor=0, follow=False).on_response(shuffled)
     assert caught.value.reason == "MALFORMED_RESPONSE"
+
+
+def test_close_from_another_thread_while_the_stream_opens_ends_the_iteration(
+    client: Client,
+) -> None:
+    """close() (a mirror's stop(), from another thread) can land while the iterating thread
+    is opening the stream: the stream it opens must still be cancelled, or a following
+    subscription waits forever (the gateway's progress messages keep it from going idle)."""
+    subscription = client.subscribe(cursor=0, follow=True)
+    real_open = subscription._open
+    closer = threading.Thread(target=subscription.close)
+
+    def opening(request: Any) -> Any:
+        closer.start()  # close() runs while this stream is being opened
+        time.sleep(0.2)
+        return real_open(request)
+
+    subscription._open = opening
+    ended: list[str] = []
+
+    def iterate() -> None:
+        try:
+            for _ in subscription:
+                pass
+            ended.append("stopped")
+        except CreditlinkError as exc:
+            ended.append(exc.reason)
+
+    consumer = threading.Thread(target=iterate, daemon=True)
+    consumer.start()
+    consumer.join(10)
+    closer.join(10)
+    assert ended, "the subscription kept following after close()"
+    subscription.close()

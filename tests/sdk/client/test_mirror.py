@@ -343,3 +343,17 @@ def test_the_in_memory_id_index_finds_every_row_and_nothing_else() -> None:
     absent = _pack_id(str(uuid.UUID(int=rng.getrandbits(128), version=4)))
     assert index.find(absent) is None
     assert rebuilt.find(absent) is None
+
+
+def test_a_stop_before_the_live_phase_starts_ends_it(client: Client, tmp_path: Path) -> None:
+    """stop() between follow()'s catch-up and its live subscription finds no subscription to
+    close; the live phase must see the stop itself instead of following forever."""
+    import threading
+
+    with NameListMirror(client, tmp_path / "mirror.db") as mirror:
+        mirror.sync()
+        mirror._stopping.set()  # as stop() leaves it, before the live subscription exists
+        live = threading.Thread(target=mirror.sync, kwargs={"until_head": False}, daemon=True)
+        live.start()
+        live.join(10)
+        assert not live.is_alive(), "the live phase kept following after stop()"
