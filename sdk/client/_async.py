@@ -1158,6 +1158,8 @@ class AsyncSubscription(AsyncIterator[Entry]):
             return pending
         while True:
             if self._call is None:
+                if self._closed:  # by another task, during one of the awaits above
+                    raise StopAsyncIteration
                 self._call = self._client._exchange.Subscribe(state.request())
             try:
                 response = await asyncio.wait_for(self._call.read(), self._idle_timeout)

@@ -75,3 +75,24 @@ async def test_async_submit_records_from_an_async_iterable(
             async for _ in client.submit_records(plain, batch_size=5):
                 pass
         assert info.value.field_violations[0].field == "records[3]"
+
+
+async def test_an_async_subscription_closed_while_it_starts_opens_no_stream(
+    dev: DevNode, gateway: RunningGateway
+) -> None:
+    """aclose() from another task while the subscription is still working out where to start
+    (an await): the subscription ends instead of opening a stream that follows forever."""
+    import asyncio
+
+    async with AsyncClient.from_credentials(dev.operator_dir) as client:
+        subscription = client.subscribe(cursor=0, follow=True)
+        start_state = subscription._start_state
+
+        async def closed_meanwhile() -> object:
+            state = await start_state()
+            await subscription.aclose()  # as another task would, during the await
+            return state
+
+        subscription._start_state = closed_meanwhile  # type: ignore[method-assign]
+        with pytest.raises(StopAsyncIteration):
+            await asyncio.wait_for(subscription.__anext__(), 10)
