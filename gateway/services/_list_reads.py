@@ -26,7 +26,7 @@ from creditlink.gateway.auth import Permissions
 from creditlink.gateway.domain.projection import Logged
 from creditlink.gateway.ledger import Ledger
 from creditlink.gateway.services._common import check_request
-from creditlink.gateway.services.exchange import EntryBuilder
+from creditlink.gateway.services._log_entries import EntryBuilder
 from creditlink.gateway.store.base import FeedEntry, LogHead, Store
 from creditlink.sdk.tlog import HASH_SIZE, Frontier, root_from_inclusion_proof
 from creditlink.sdk.trust import TrustBundle

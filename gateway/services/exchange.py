@@ -33,7 +33,6 @@ workers (:mod:`creditlink.gateway.workers`), several submissions in parallel, or
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
@@ -41,16 +40,16 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import grpc
-from google.protobuf import duration_pb2, timestamp_pb2
+from google.protobuf import duration_pb2
 
 from creditlink.gateway.auth import STATEMENT_KINDS, PeerIdentity, Permissions, peer_identity
 from creditlink.gateway.intake import Intake, RejectedBatch
 from creditlink.gateway.ledger import Ledger, Submission
 from creditlink.gateway.services._common import check_request, check_request_id, require_field
+from creditlink.gateway.services._log_entries import EntryBuilder, entries_response
 from creditlink.gateway.services.pipeline import SubmitPipeline
 from creditlink.gateway.store.base import EntryRow, LogHead, Store, StoreUnavailable
 from creditlink.gateway.workers import InlineIntake, IntakeRunner
-from creditlink.sdk.batch import BatchTree
 from creditlink.sdk.errors import (
     CreditlinkError,
     FieldViolation,
@@ -69,16 +68,13 @@ from creditlink.v1 import (
     log_pb2,
 )
 
-__all__ = ["EntryBuilder", "ExchangeServicer", "FlowLimits"]
+__all__ = ["ExchangeServicer", "FlowLimits"]
 
 _Context = grpc.aio.ServicerContext[Any, Any]
 
 _MAX_SUBSCRIBE_KINDS: Final = 32
 _MAX_TEXT: Final = 1024
 _MAX_ITEM_VIOLATIONS: Final = 64
-#: Batch trees kept per subscription: entries arrive in log order, so the current one suffices;
-#: one more absorbs a page boundary inside a batch.
-_BATCH_CACHE: Final = 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -181,78 +177,6 @@ def _rounds(accepted: Sequence[tuple[int, Submission]]) -> list[list[tuple[int, 
         rounds[number].append((position, submission))
     # The caller commits the rounds in order, so a copy is judged against its original.
     return rounds
-
-
-def _timestamp(row: EntryRow) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(row.integrated_at)
-    return stamp
-
-
-@dataclass(slots=True)
-class _BatchTree:
-    head: envelope_pb2.Envelope
-    first: int
-    count: int
-    tree: BatchTree
-
-
-class EntryBuilder:
-    """Turns stored rows into ``LogEntry`` messages for one call, caching batch trees.
-
-    A batch item travels as a ``BatchedEnvelope``: the item, the signed batch head and the
-    item's audit path in the batch tree, so a subscriber verifies it on its own
-    (``sdk.batch.verify_batched``). The tree is built once per batch from the stored leaf
-    hashes, which are the batch tree's leaves (both hash ``PAE(payload_type, payload)``), with
-    every level kept (:class:`~creditlink.sdk.batch.BatchTree`): an audit path is then a lookup
-    per level instead of a proof computed from stored subtrees.
-    """
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self._trees: collections.OrderedDict[str, _BatchTree] = collections.OrderedDict()
-
-    async def _tree(self, batch_id: str) -> _BatchTree:
-        tree = self._trees.get(batch_id)
-        if tree is not None:
-            return tree
-        row = await self._store.get_batch(batch_id)
-        if row is None:
-            raise RuntimeError(f"log entry names batch {batch_id!r}, which is not stored")
-        leaves = await self._store.leaf_hashes(
-            row.first_leaf_index, row.first_leaf_index + row.count
-        )
-        tree = _BatchTree(
-            head=_envelope(row.head_envelope),
-            first=row.first_leaf_index,
-            count=row.count,
-            tree=BatchTree(leaves),
-        )
-        self._trees[batch_id] = tree
-        while len(self._trees) > _BATCH_CACHE:
-            self._trees.popitem(last=False)
-        return tree
-
-    async def entry(self, row: EntryRow) -> log_pb2.LogEntry:
-        """The ``LogEntry`` for ``row``."""
-        entry = log_pb2.LogEntry(
-            leaf_index=row.leaf_index,
-            sender_node_id=row.sender_node_id,
-            integrated_at=_timestamp(row),
-        )
-        if row.batch_id is None or row.index_in_batch is None:
-            if row.envelope is None:
-                raise RuntimeError(f"leaf {row.leaf_index} has neither envelope nor batch")
-            entry.envelope.CopyFrom(_envelope(row.envelope))
-            return entry
-        tree = await self._tree(row.batch_id)
-        batched = entry.batched
-        batched.item.payload = row.payload
-        batched.item.payload_type = row.payload_type
-        batched.head.CopyFrom(tree.head)
-        batched.index = row.index_in_batch
-        batched.audit_path.extend(tree.tree.audit_path(row.index_in_batch))
-        return entry
 
 
 class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
@@ -596,17 +520,20 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
             if cursor < head.size:
                 if per_response <= 1:
                     async for entry in self._entries(builder, cursor, head.size, wanted, reads):
-                        yield exchange_service_pb2.SubscribeResponse(entry=entry)
+                        yield exchange_service_pb2.SubscribeResponse(
+                            entry=log_pb2.LogEntry.FromString(entry)
+                        )
                 else:
-                    page, size = exchange_service_pb2.EntryPage(), 0
+                    page: list[bytes] = []
+                    size = 0
                     async for entry in self._entries(builder, cursor, head.size, wanted, reads):
-                        page.entries.append(entry)
-                        size += entry.ByteSize()
-                        if len(page.entries) >= per_response or size >= _MAX_PAGE_BYTES:
-                            yield exchange_service_pb2.SubscribeResponse(entries=page)
-                            page, size = exchange_service_pb2.EntryPage(), 0
-                    if page.entries:
-                        yield exchange_service_pb2.SubscribeResponse(entries=page)
+                        page.append(entry)
+                        size += len(entry)
+                        if len(page) >= per_response or size >= _MAX_PAGE_BYTES:
+                            yield entries_response(page)
+                            page, size = [], 0
+                    if page:
+                        yield entries_response(page)
                 # Every catch-up ends with a progress message: it moves the cursor past
                 # entries filtered out at the end, and its checkpoint covers everything just
                 # delivered, so the subscriber can check inclusion right away.
@@ -642,8 +569,9 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
         end: int,
         kinds: frozenset[str] | None,
         reads: Permissions,
-    ) -> AsyncIterator[log_pb2.LogEntry]:
-        """Entries of ``kinds`` in ``[start, end)`` that ``reads`` opens, a page at a time.
+    ) -> AsyncIterator[bytes]:
+        """Entries of ``kinds`` in ``[start, end)`` that ``reads`` opens, a page at a time,
+        as serialized ``LogEntry`` messages.
 
         Entries a scoped grant does not cover are skipped like entries of other kinds: the
         progress message that ends each catch-up moves the cursor past them.
@@ -658,7 +586,7 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
                 if row.kind in everywhere or reads.may_read(
                     row.kind, sender_node_id=row.sender_node_id, payload=row.payload
                 ):
-                    yield await builder.entry(row)
+                    yield await builder.entry_bytes(row)
             if len(rows) < self._page:
                 return  # nothing more of these kinds up to the end of the log
             position = rows[-1].leaf_index + 1

@@ -75,7 +75,7 @@ from creditlink.gateway.services._common import (
 
 # The exchange's builder of LogEntry messages (single envelopes and batch items with their
 # audit path): provenance must be exactly what Subscribe and GetInclusionProof serve.
-from creditlink.gateway.services.exchange import EntryBuilder
+from creditlink.gateway.services._log_entries import EntryBuilder
 from creditlink.gateway.services.pipeline import ServiceContext
 from creditlink.gateway.store.base import DomainObject, DomainQuery, LogHead
 from creditlink.sdk.errors import FieldViolation, InvalidArgument, NotFound

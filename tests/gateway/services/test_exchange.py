@@ -10,21 +10,25 @@ counted, and stores nothing.
 from __future__ import annotations
 
 import asyncio
+import doctest
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
+from google.protobuf import timestamp_pb2
 
 from creditlink.gateway.auth import DEV_PEER_HEADER
 from creditlink.gateway.bootstrap import DevFederation
 from creditlink.gateway.intake import Intake
 from creditlink.gateway.ledger import RECEIPT_PAYLOAD_TYPE, Submission
 from creditlink.gateway.pki import spki_sha256
+from creditlink.gateway.services import _log_entries as log_entries
+from creditlink.gateway.services._log_entries import EntryBuilder
 from creditlink.sdk import envelope, seal
 from creditlink.sdk._internal.pae import pae
-from creditlink.sdk.batch import BatchedEnvelope, verify_batched
+from creditlink.sdk.batch import BatchedEnvelope, BatchTree, verify_batched
 from creditlink.sdk.keys import PrivateKey, Purpose
 from creditlink.sdk.seal import ENVELOPE_CONTENT_TYPE, Recipient
 from creditlink.sdk.tlog import (
@@ -658,6 +662,61 @@ async def test_subscribe_from_zero_gets_every_entry_once_in_order_and_each_verif
             proof=list(proof.proof.hashes),
             root=head.root_hash,
         )
+
+
+async def test_log_entries_are_written_as_the_protobuf_runtime_serializes_them(
+    gateway: Gateway, corpus: list[Submission]
+) -> None:
+    """The feed's wire encoding of every stored row (singles, batch items at index 0 and
+    beyond, leaf 0) equals the same LogEntry built as a message and serialized."""
+    await load(gateway, corpus)
+    assert gateway.store is not None
+    store = gateway.store
+    rows = await store.read_entries(0, limit=100)
+    assert len(rows) == CORPUS_SIZE
+    builder = EntryBuilder(store)
+    for row in rows:
+        expected = log_pb2.LogEntry(leaf_index=row.leaf_index, sender_node_id=row.sender_node_id)
+        expected.integrated_at.FromDatetime(row.integrated_at)
+        if row.batch_id is None:
+            assert row.envelope is not None
+            expected.envelope.ParseFromString(row.envelope)
+        else:
+            assert row.index_in_batch is not None
+            batch = await store.get_batch(row.batch_id)
+            assert batch is not None
+            leaves = await store.leaf_hashes(
+                batch.first_leaf_index, batch.first_leaf_index + batch.count
+            )
+            expected.batched.item.payload = row.payload
+            expected.batched.item.payload_type = row.payload_type
+            expected.batched.head.ParseFromString(batch.head_envelope)
+            expected.batched.index = row.index_in_batch
+            expected.batched.audit_path.extend(BatchTree(leaves).audit_path(row.index_in_batch))
+        assert await builder.entry_bytes(row) == expected.SerializeToString(deterministic=True)
+        assert await builder.entry(row) == expected
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        datetime(1970, 1, 1, tzinfo=UTC),  # both fields zero: nothing written
+        datetime(2026, 3, 20, 8, 0, tzinfo=UTC),  # whole seconds: no nanos
+        datetime(2026, 3, 20, 8, 0, 0, 1, tzinfo=UTC),
+        datetime(1969, 12, 31, 23, 59, 59, 500_000, tzinfo=UTC),  # negative seconds
+        datetime(1, 1, 1, tzinfo=UTC),
+    ],
+)
+def test_an_entry_instant_is_encoded_as_a_timestamp_message(when: datetime) -> None:
+    expected = timestamp_pb2.Timestamp()
+    expected.FromDatetime(when)
+    assert log_entries._timestamp(when) == expected.SerializeToString(deterministic=True)
+
+
+def test_the_varint_examples_hold() -> None:
+    result = doctest.testmod(log_entries)
+    assert result.attempted
+    assert not result.failed
 
 
 async def test_subscribe_resumes_from_a_middle_cursor(
