@@ -24,6 +24,7 @@ from typing import Final, NamedTuple
 
 from google.protobuf.message import DecodeError, Message
 
+from creditlink.sdk._internal.frozen import build
 from creditlink.sdk._internal.pae import pae
 from creditlink.sdk._internal.strict import has_unknown_fields, parse_strict, unknown_fields_in
 from creditlink.sdk.envelope import (
@@ -726,7 +727,8 @@ def verify_batched(
         raise InvalidBatch(
             "item is not included in the signed batch", reason="INVALID_INCLUSION_PROOF"
         ) from exc
-    return VerifiedBatchItem(
+    return build(
+        VerifiedBatchItem,
         item=item,
         index=batched._index,
         root=head.root,

@@ -758,14 +758,15 @@ class NameListMirror:
         """Fold one verified entry into memory and the open transaction."""
         statement = entry.statement
         if entry.kind == "name-list-entry":
-            entry_id = statement.name_list_entry.entry_id
+            listing = statement.name_list_entry
+            entry_id = listing.entry_id
         elif entry.kind == "measure-list":
             entry_id = f"{statement.measure_list.list_id}@{statement.measure_list.version}"
         else:
             entry_id = statement.name_list_transition.entry_id
         try:
             if entry.kind == "name-list-entry":
-                self._add_entry(entry)
+                self._add_entry(entry, listing, entry_id)
                 counts[0] += 1
             elif entry.kind == "name-list-transition":
                 self._flush_entries()  # its entry may be waiting in this page
@@ -793,26 +794,27 @@ class NameListMirror:
             )
         )
 
-    def _add_entry(self, entry: Entry) -> None:
-        """Check a new entry and queue it for :meth:`_flush_entries`."""
-        listing = entry.statement.name_list_entry
+    def _add_entry(self, entry: Entry, listing: name_list_pb2.NameListEntry, entry_id: str) -> None:
+        """Check a new entry (``listing``, the statement's body) and queue it for
+        :meth:`_flush_entries`."""
         if listing.state != _LISTED or listing.transitions:
             raise _Skip("a new entry must be LISTED with no transitions")
-        subject = listing.subject.uscc or listing.subject.person_token
+        named = listing.subject
+        subject = named.uscc or named.person_token
         if not subject:
             raise _Skip("the entry names no subject")
         try:
-            packed = _pack_id(listing.entry_id)
+            packed = _pack_id(entry_id)
         except (ValueError, KeyError):
-            raise _Skip(f"malformed entry id {listing.entry_id!r}") from None
+            raise _Skip(f"malformed entry id {entry_id!r}") from None
         if packed in self._pending_ids or self._by_id.find(packed) is not None:
-            raise _Skip(f"entry {listing.entry_id} exists already")
+            raise _Skip(f"entry {entry_id} exists already")
         start = _proto_day(listing.listing_start)
         end = _proto_day(listing.listing_end) if listing.HasField("listing_end") else _OPEN_END
         self._pending_ids.add(packed)
         self._pending_entries.append(
             _NewEntry(
-                entry_id=listing.entry_id,
+                entry_id=entry_id,
                 subject=subject,
                 start=start,
                 end=end,

@@ -59,6 +59,7 @@ from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
 from creditlink.sdk import envelope as _dsse
+from creditlink.sdk._internal.frozen import build
 from creditlink.sdk._internal.strict import parse_strict
 from creditlink.sdk.batch import (
     MAX_BATCH_ITEMS,
@@ -825,7 +826,8 @@ class ClientCore:
                 f"statement names sender {statement.header.sender_node_id!r}, signed by {sender!r}",
                 reason="SENDER_MISMATCH",
             )
-        return Entry(
+        return build(
+            Entry,
             leaf_index=pb.leaf_index,
             sender_node_id=sender,
             kind=kind,
