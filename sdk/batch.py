@@ -149,11 +149,11 @@ class SignedBatch:
     construction checks the limits, nothing is verified until :func:`verify_batch`.
     """
 
-    __slots__ = ("_head", "_items", "_levels")
+    __slots__ = ("_batch_tree", "_head", "_items")
 
     _head: Envelope
     _items: tuple[BatchItem, ...]
-    _levels: list[list[bytes]] | None
+    _batch_tree: BatchTree | None
 
     def __init__(self, *, head: Envelope, items: Iterable[BatchItem]) -> None:
         """Check the batch limits; prefer :func:`sign_batch` or the ``from_*`` constructors."""
@@ -161,7 +161,7 @@ class SignedBatch:
         _check_items(items)
         self._head = head
         self._items = items
-        self._levels = None
+        self._batch_tree = None
 
     @property
     def head(self) -> Envelope:
@@ -214,11 +214,11 @@ class SignedBatch:
         """The binary ``creditlink.v1.SignedBatch``."""
         return self.to_proto().SerializeToString(deterministic=True)
 
-    def _tree(self) -> list[list[bytes]]:
+    def _tree(self) -> BatchTree:
         # Built once per batch and kept: extracting every item costs O(n log n) in total.
-        if self._levels is None:
-            self._levels = _tree_levels([item_leaf_hash(item) for item in self._items])
-        return self._levels
+        if self._batch_tree is None:
+            self._batch_tree = BatchTree([item_leaf_hash(item) for item in self._items])
+        return self._batch_tree
 
     def __repr__(self) -> str:
         return f"SignedBatch(items={len(self._items)})"
@@ -440,9 +440,9 @@ def sign_batch(
         raise ValueError(f"batch_id must have 1 to {_MAX_BATCH_ID_CHARS} characters")
     if not 0 < len(signer_node_id) <= _MAX_NODE_ID_CHARS:
         raise ValueError(f"signer_node_id must have 1 to {_MAX_NODE_ID_CHARS} characters")
-    levels = _tree_levels([item_leaf_hash(item) for item in items])
+    tree = BatchTree([item_leaf_hash(item) for item in items])
     head = envelope_pb2.BatchHead(
-        root=levels[-1][0],
+        root=tree.root,
         count=len(items),
         batch_id=batch_id,
         signer_node_id=signer_node_id,
@@ -451,7 +451,7 @@ def sign_batch(
     # Serialize once; those bytes are what is signed and what travels.
     envelope = sign(head.SerializeToString(deterministic=True), BATCH_HEAD_TYPE, [signer])
     batch = SignedBatch(head=envelope, items=items)
-    batch._levels = levels
+    batch._batch_tree = tree
     return batch
 
 
@@ -517,15 +517,15 @@ def extract(batch: SignedBatch, index: int) -> BatchedEnvelope:
         item=batch._items[index],
         head=batch._head,
         index=index,
-        audit_path=_audit_path(batch._tree(), index),
+        audit_path=batch._tree().audit_path(index),
     )
 
 
 def extract_all(batch: SignedBatch) -> list[BatchedEnvelope]:
     """Every item of ``batch`` as a :class:`BatchedEnvelope`, in O(n log n) hashes in total."""
-    levels = batch._tree()
+    tree = batch._tree()
     return [
-        BatchedEnvelope(item=item, head=batch._head, index=i, audit_path=_audit_path(levels, i))
+        BatchedEnvelope(item=item, head=batch._head, index=i, audit_path=tree.audit_path(i))
         for i, item in enumerate(batch._items)
     ]
 
@@ -748,18 +748,23 @@ def verify_batched(
 class BatchTree:
     """A batch's RFC 9162 tree with every level kept, to hand out audit paths.
 
-    For a server that sends the items of a stored batch one by one as
-    :class:`BatchedEnvelope` (a gateway's feed): the tree is built once from the items' leaf
-    hashes (:func:`item_leaf_hash`, O(n)), and each audit path is then one list lookup per
-    level, with no hashing.
+    For whoever hands out the items of a batch one by one as :class:`BatchedEnvelope` (a
+    gateway's feed, :func:`extract`): the tree is built once from the items' leaf hashes
+    (:func:`item_leaf_hash`, O(n)), and each audit path is then one list lookup per level,
+    with no hashing.
     """
 
-    __slots__ = ("_levels",)
+    __slots__ = ("_levels", "_siblings")
 
     def __init__(self, leaf_hashes: Sequence[bytes]) -> None:
         if not 1 <= len(leaf_hashes) <= MAX_BATCH_ITEMS:
             raise ValueError(f"a batch has 1 to {MAX_BATCH_ITEMS} items")
         self._levels = _tree_levels([bytes(h) for h in leaf_hashes])
+        # The levels below the root, an odd one padded with None where its promoted last
+        # node has no sibling: a path is then one index per level, with no bounds check.
+        self._siblings: list[list[bytes | None]] = [
+            [*level, None] if len(level) % 2 else list(level) for level in self._levels[:-1]
+        ]
 
     @property
     def size(self) -> int:
@@ -775,7 +780,11 @@ class BatchTree:
         """RFC 9162 PATH(index): the audit path of the item at ``index``, leaf to root."""
         if not 0 <= index < self.size:
             raise IndexError(f"index {index} is not below the batch size {self.size}")
-        return _audit_path(self._levels, index)
+        return [
+            node
+            for k, level in enumerate(self._siblings)
+            if (node := level[(index >> k) ^ 1]) is not None
+        ]
 
 
 def _tree_levels(leaf_hashes: list[bytes]) -> list[list[bytes]]:
@@ -793,17 +802,3 @@ def _tree_levels(leaf_hashes: list[bytes]) -> list[list[bytes]]:
         levels.append(nxt)
         level = nxt
     return levels
-
-
-def _audit_path(levels: list[list[bytes]], index: int) -> list[bytes]:
-    """RFC 9162 PATH(index) from precomputed levels: the sibling at each level, leaf to root.
-
-    A promoted node (odd last, no sibling) contributes nothing at that level.
-    """
-    path = []
-    for level in levels[:-1]:
-        sibling = index ^ 1
-        if sibling < len(level):
-            path.append(level[sibling])
-        index >>= 1
-    return path
