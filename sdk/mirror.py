@@ -342,7 +342,7 @@ class _IdIndex:
     page cache. It answers whether a new entry's id is taken, and which row a transition moves.
     """
 
-    __slots__ = ("_count", "_ids", "_mask", "_slots")
+    __slots__ = ("_count", "_ids", "_limit", "_mask", "_slots")
 
     _MAX_LOAD: Final = 0.6
 
@@ -352,25 +352,26 @@ class _IdIndex:
         self._count = 0
         self._slots = array("i")
         self._mask = 0
-        self._resize(count)
-        for row in range(count):
-            self._put(bytes(ids[row * _ID_STRIDE : (row + 1) * _ID_STRIDE]), row)
+        self._limit = 0
+        self._rebuild(count)
 
-    def _resize(self, count: int) -> None:
+    def _rebuild(self, count: int) -> None:
+        """A table sized for one more than ``count`` rows, holding rows ``0 .. count - 1``."""
         size = 16
         while size * self._MAX_LOAD < count + 1:
             size *= 2
-        self._slots = array("i", bytes(4 * size))
-        self._mask = size - 1
-        self._count = 0
-
-    def _put(self, packed: bytes, row: int) -> None:
-        slots, mask = self._slots, self._mask
-        i = hash(packed) & mask
-        while slots[i]:
-            i = (i + 1) & mask
-        slots[i] = row + 1  # 0 marks an empty slot
-        self._count += 1
+        slots = self._slots = array("i", bytes(4 * size))
+        mask = self._mask = size - 1
+        self._limit = int(size * self._MAX_LOAD)
+        # One copy of the ids, sliced: this runs for every row at each doubling and at load.
+        frozen = bytes(self._ids[: count * _ID_STRIDE])
+        for row in range(count):
+            start = row * _ID_STRIDE
+            i = hash(frozen[start : start + _ID_STRIDE]) & mask
+            while slots[i]:
+                i = (i + 1) & mask
+            slots[i] = row + 1  # 0 marks an empty slot
+        self._count = count
 
     def find(self, packed: bytes) -> int | None:
         """The row of the entry with this packed id, or ``None``."""
@@ -385,13 +386,14 @@ class _IdIndex:
 
     def add(self, packed: bytes, row: int) -> None:
         """Index ``row``, whose packed id ``ids`` holds already."""
-        if (self._count + 1) > len(self._slots) * self._MAX_LOAD:
-            count = self._count
-            self._resize(count + 1)
-            ids = self._ids
-            for old in range(count):
-                self._put(bytes(ids[old * _ID_STRIDE : (old + 1) * _ID_STRIDE]), old)
-        self._put(packed, row)
+        if self._count >= self._limit:
+            self._rebuild(self._count)
+        slots, mask = self._slots, self._mask
+        i = hash(packed) & mask
+        while slots[i]:
+            i = (i + 1) & mask
+        slots[i] = row + 1
+        self._count += 1
 
 
 class NameListMirror:
