@@ -15,8 +15,13 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Final
 
+from google.protobuf import timestamp_pb2
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+
 from creditlink.gateway.store import EntryRow, Store
 from creditlink.sdk.batch import BatchTree
+from creditlink.sdk.tlog import HASH_SIZE
 from creditlink.v1 import envelope_pb2, exchange_service_pb2, log_pb2
 
 __all__ = ["EntryBuilder", "entries_response", "varint"]
@@ -26,25 +31,7 @@ __all__ = ["EntryBuilder", "entries_response", "varint"]
 _BATCH_CACHE: Final = 2
 
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_SECOND: Final = dt.timedelta(seconds=1)
 _MICROSECOND: Final = dt.timedelta(microseconds=1)
-
-# Tags: field number << 3 | wire type (0 varint, 2 length-delimited).
-_LEAF_INDEX: Final = b"\x08"  # LogEntry.leaf_index = 1
-_ENVELOPE: Final = b"\x12"  # LogEntry.envelope = 2
-_BATCHED: Final = b"\x1a"  # LogEntry.batched = 3
-_SENDER: Final = b"\x22"  # LogEntry.sender_node_id = 4
-_INTEGRATED_AT: Final = b"\x2a"  # LogEntry.integrated_at = 5
-_ITEM: Final = b"\x0a"  # BatchedEnvelope.item = 1
-_HEAD: Final = b"\x12"  # BatchedEnvelope.head = 2
-_INDEX: Final = b"\x18"  # BatchedEnvelope.index = 3
-_AUDIT_HASH: Final = b"\x22\x20"  # BatchedEnvelope.audit_path = 4, each 32 bytes long
-_PAYLOAD: Final = b"\x0a"  # BatchItem.payload = 1
-_PAYLOAD_TYPE: Final = b"\x12"  # BatchItem.payload_type = 2
-_SECONDS: Final = b"\x08"  # Timestamp.seconds = 1
-_NANOS: Final = b"\x10"  # Timestamp.nanos = 2
-_PAGE_ENTRY: Final = b"\x0a"  # EntryPage.entries = 1
-_RESPONSE_ENTRIES: Final = b"\x1a"  # SubscribeResponse.entries = 3
 
 #: Varints of numbers below 2**14 (lengths, indexes), computed once.
 _SMALL: Final = tuple(
@@ -66,6 +53,42 @@ def varint(value: int) -> bytes:
         return _SMALL[value]
     # Fourteen bits at a time from tables: leaf indexes and seconds since 1970 come here.
     return _LOW[value & 0x3FFF] + varint(value >> 14)
+
+
+_VARINT_TYPES: Final = frozenset(
+    {FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_INT32}
+)
+_LENGTH_TYPES: Final = frozenset(
+    {FieldDescriptor.TYPE_MESSAGE, FieldDescriptor.TYPE_BYTES, FieldDescriptor.TYPE_STRING}
+)
+
+
+def _tag(message: type[Message], name: str) -> bytes:
+    """The key of field ``name`` of ``message`` (number << 3 | wire type), from the schema."""
+    field = message.DESCRIPTOR.fields_by_name[name]
+    if field.type in _VARINT_TYPES:
+        return varint(field.number << 3)
+    if field.type in _LENGTH_TYPES:
+        return varint(field.number << 3 | 2)
+    raise TypeError(f"{field.full_name}: no encoding here for its type")
+
+
+_LEAF_INDEX: Final = _tag(log_pb2.LogEntry, "leaf_index")
+_ENVELOPE: Final = _tag(log_pb2.LogEntry, "envelope")
+_BATCHED: Final = _tag(log_pb2.LogEntry, "batched")
+_SENDER: Final = _tag(log_pb2.LogEntry, "sender_node_id")
+_INTEGRATED_AT: Final = _tag(log_pb2.LogEntry, "integrated_at")
+_ITEM: Final = _tag(envelope_pb2.BatchedEnvelope, "item")
+_HEAD: Final = _tag(envelope_pb2.BatchedEnvelope, "head")
+_INDEX: Final = _tag(envelope_pb2.BatchedEnvelope, "index")
+#: An audit-path element's key and its length (every element is 32 bytes).
+_AUDIT_HASH: Final = _tag(envelope_pb2.BatchedEnvelope, "audit_path") + varint(HASH_SIZE)
+_PAYLOAD: Final = _tag(envelope_pb2.BatchItem, "payload")
+_PAYLOAD_TYPE: Final = _tag(envelope_pb2.BatchItem, "payload_type")
+_SECONDS: Final = _tag(timestamp_pb2.Timestamp, "seconds")
+_NANOS: Final = _tag(timestamp_pb2.Timestamp, "nanos")
+_PAGE_ENTRY: Final = _tag(exchange_service_pb2.EntryPage, "entries")
+_RESPONSE_ENTRIES: Final = _tag(exchange_service_pb2.SubscribeResponse, "entries")
 
 
 def _field(tag: bytes, data: bytes) -> bytes:
