@@ -93,7 +93,6 @@ from creditlink.sdk.errors import CreditlinkError, InvalidTrustBundle, Unauthent
 from creditlink.sdk.trust import TrustBundle
 from creditlink.v1 import (
     exchange_service_pb2,
-    exchange_service_pb2_grpc,
     federation_service_pb2,
     federation_service_pb2_grpc,
 )
@@ -632,7 +631,7 @@ class GatewayNode:
             identify=identify,
             on_forward=self._wake_forwarder if forwarder is not None else None,
         )
-        exchange_service_pb2_grpc.add_ExchangeServiceServicer_to_server(exchange, server)
+        exchange.add_to_server(server)
         # The node witnesses other logs with its checkpoint key (the key its own checkpoints
         # are signed with, which the bundle lists); whether it may is the bundle's WITNESS
         # grant, checked by the servicer.

@@ -108,15 +108,11 @@ def _timestamp(when: dt.datetime) -> bytes:
     return b"".join(parts)
 
 
-def entries_response(entries: list[bytes]) -> exchange_service_pb2.SubscribeResponse:
-    """A ``SubscribeResponse`` carrying an ``EntryPage`` of encoded ``LogEntry`` bytes.
-
-    Parsed once from the page's bytes (in the runtime's C code) for the transport to send.
-    """
+def entries_response(entries: list[bytes]) -> bytes:
+    """The serialized ``SubscribeResponse`` carrying an ``EntryPage`` of encoded ``LogEntry``
+    bytes: sent as it is (see ``ExchangeServicer.add_to_server``)."""
     page = b"".join([_PAGE_ENTRY + varint(len(entry)) + entry for entry in entries])
-    return exchange_service_pb2.SubscribeResponse.FromString(
-        _RESPONSE_ENTRIES + varint(len(page)) + page
-    )
+    return _RESPONSE_ENTRIES + varint(len(page)) + page
 
 
 @dataclass(slots=True)

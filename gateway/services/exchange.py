@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import grpc
-from google.protobuf import duration_pb2
+from google.protobuf import duration_pb2, message_factory
 
 from creditlink.gateway.auth import STATEMENT_KINDS, PeerIdentity, Permissions, peer_identity
 from creditlink.gateway.intake import Intake, RejectedBatch
@@ -179,6 +179,22 @@ def _rounds(accepted: Sequence[tuple[int, Submission]]) -> list[list[tuple[int, 
     return rounds
 
 
+#: grpc's handler constructor for each (client streaming, server streaming).
+_HANDLERS: Final[dict[tuple[bool, bool], Callable[..., grpc.RpcMethodHandler[Any, Any]]]] = {
+    (False, False): grpc.unary_unary_rpc_method_handler,
+    (False, True): grpc.unary_stream_rpc_method_handler,
+    (True, False): grpc.stream_unary_rpc_method_handler,
+    (True, True): grpc.stream_stream_rpc_method_handler,
+}
+
+
+def _sent_as_is(serialize: Callable[[Any], bytes]) -> Callable[[Any], bytes]:
+    def serializer(response: Any) -> bytes:
+        return response if type(response) is bytes else serialize(response)
+
+    return serializer
+
+
 class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
     """The ``creditlink.v1.ExchangeService`` of one gateway."""
 
@@ -237,6 +253,34 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
         self._known_size = 0
 
     # --- notifications ---------------------------------------------------------------------------
+
+    def add_to_server(self, server: grpc.aio.Server) -> None:
+        """Serve ``ExchangeService`` on ``server`` with this servicer.
+
+        The generated ``add_ExchangeServiceServicer_to_server``, except that a ``Subscribe``
+        response this servicer serialized already (a page of entries) is sent as it is: the
+        generated serializer would need the page parsed into a message only to serialize it
+        again, about 3 µs per entry.
+        """
+        service = exchange_service_pb2.DESCRIPTOR.services_by_name["ExchangeService"]
+        handlers = {}
+        for method in service.methods:
+            request = message_factory.GetMessageClass(method.input_type)
+            serialize: Callable[[Any], bytes]
+            serialize = message_factory.GetMessageClass(method.output_type).SerializeToString
+            if method.name == "Subscribe":
+                serialize = _sent_as_is(serialize)
+            handler = _HANDLERS[method.client_streaming, method.server_streaming]
+            handlers[method.name] = handler(
+                getattr(self, method.name),
+                request_deserializer=request.FromString,
+                response_serializer=serialize,
+            )
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(service.full_name, handlers),)
+        )
+        # As the generated code does (grpc >= 1.62; the type stubs do not list it yet).
+        server.add_registered_method_handlers(service.full_name, handlers)  # type: ignore[attr-defined]
 
     def notify_appended(self, size: int) -> None:
         """The log now holds ``size`` entries: wake live subscribers, tell ``on_append``.
@@ -492,10 +536,16 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
             reads.require_some_read(kind)
         return frozenset(requested)
 
-    async def Subscribe(  # noqa: N802 - the contract's method name
+    # The generated base says messages only; pages are sent serialized (add_to_server).
+    async def Subscribe(  # type: ignore[override]  # noqa: N802 - the contract's method name
         self, request: exchange_service_pb2.SubscribeRequest, context: _Context
-    ) -> AsyncIterator[exchange_service_pb2.SubscribeResponse]:
-        """Entries in log order from ``request.cursor``; live unless ``stop_at_head``."""
+    ) -> AsyncIterator[exchange_service_pb2.SubscribeResponse | bytes]:
+        """Entries in log order from ``request.cursor``; live unless ``stop_at_head``.
+
+        Pages of entries come as the serialized response, written without building messages
+        (:mod:`._log_entries`): register with :meth:`add_to_server`, which sends them as they
+        are.
+        """
         trust, peer = self._peer(context)
         check_request(request)
         reads = Permissions(trust, peer)

@@ -232,7 +232,7 @@ async def serve(
             poll_interval=0.2,
             identify=identify,
         )
-        exchange_service_pb2_grpc.add_ExchangeServiceServicer_to_server(exchange, server)
+        exchange.add_to_server(server)
     federation_service_pb2_grpc.add_FederationServiceServicer_to_server(gateway.witness, server)
     if insecure_dev:
         port = server.add_insecure_port("127.0.0.1:0")

@@ -33,7 +33,6 @@ from creditlink.gateway.services.pipeline import ServiceContext
 from creditlink.gateway.services.registry import Register
 from creditlink.gateway.store import Store, open_store, sqlite_url
 from creditlink.sdk.credentials import Credentials
-from creditlink.v1 import exchange_service_pb2_grpc
 from tests.gateway.services.conftest import HUB, TrustHolder
 
 __all__ = ["HubGateway", "in_thread", "serve_hub", "serve_node"]
@@ -94,7 +93,7 @@ async def serve_hub(
         identify=peer_identity,
     )
     server = grpc.aio.server(interceptors=[ErrorInterceptor()])
-    exchange_service_pb2_grpc.add_ExchangeServiceServicer_to_server(exchange, server)
+    exchange.add_to_server(server)
     context = ServiceContext(
         node_id=HUB,
         log_origin=origin,
