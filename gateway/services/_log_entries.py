@@ -1,11 +1,12 @@
 """Stored log rows as ``LogEntry`` messages, encoded straight to protobuf wire bytes.
 
 A subscription catching up sends hundreds of thousands of entries. Built as messages, each
-entry was assembled field by field, copied into its page, sized, and serialized again with the
-page; most of a feed's serving time went there. Every part of an entry is already bytes in the
-store (the payload, the signed head, the audit-path hashes) or a number, so the entry is
-written once, as wire bytes, in the layout the protobuf runtime itself produces: the
-field-number order of a deterministic serialization. The tests hold the two encodings equal.
+entry would be assembled field by field, copied into its page, sized, and serialized again with
+the page: most of a feed's serving time. Every part of an entry is already bytes in the store
+(the payload, the signed head, the audit-path hashes) or a number, so the entry is written
+once, as wire bytes, in the layout the protobuf runtime itself produces (the field-number order
+of a deterministic serialization); the tests hold the two encodings equal. The varint tables
+cost about a megabyte, once per process.
 """
 
 from __future__ import annotations
