@@ -6,7 +6,7 @@ the page: most of a feed's serving time. Every part of an entry is already bytes
 (the payload, the signed head, the audit-path hashes) or a number, so the entry is written
 once, as wire bytes, in the layout the protobuf runtime itself produces (the field-number order
 of a deterministic serialization); the tests hold the two encodings equal. The varint tables
-cost about a megabyte, once per process.
+cost about 1.4 MB, once per process.
 """
 
 from __future__ import annotations
