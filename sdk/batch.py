@@ -24,7 +24,7 @@ from typing import Final, NamedTuple
 
 from google.protobuf.message import DecodeError, Message
 
-from creditlink.sdk._internal.frozen import build
+from creditlink.sdk._internal.frozen import builder
 from creditlink.sdk._internal.pae import pae
 from creditlink.sdk._internal.strict import has_unknown_fields, parse_strict, unknown_fields_in
 from creditlink.sdk.envelope import (
@@ -380,6 +380,10 @@ class VerifiedBatchItem:
     signer_key_ids: tuple[KeyId, ...]
 
 
+#: ``VerifiedBatchItem(...)`` for every item verified, without the frozen dataclass's ``__init__``.
+_new_verified_item: Final = builder(VerifiedBatchItem)
+
+
 @dataclass(frozen=True, slots=True)
 class _Head:
     root: bytes
@@ -727,8 +731,7 @@ def verify_batched(
         raise InvalidBatch(
             "item is not included in the signed batch", reason="INVALID_INCLUSION_PROOF"
         ) from exc
-    return build(
-        VerifiedBatchItem,
+    return _new_verified_item(
         item=item,
         index=batched._index,
         root=head.root,

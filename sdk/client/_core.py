@@ -59,7 +59,7 @@ from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
 from creditlink.sdk import envelope as _dsse
-from creditlink.sdk._internal.frozen import build
+from creditlink.sdk._internal.frozen import builder
 from creditlink.sdk._internal.strict import parse_strict
 from creditlink.sdk.batch import (
     MAX_BATCH_ITEMS,
@@ -166,6 +166,10 @@ DEFAULT: Final = _Default.DEFAULT
 
 # Attempts of a call that has neither a deadline nor an attempt limit.
 _UNBOUNDED_ATTEMPTS: Final = 10
+
+#: ``Entry(...)`` for the entries a subscription verifies, one per entry: without the frozen
+#: dataclass's ``__init__``.
+_new_entry: Final = builder(Entry)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -826,8 +830,7 @@ class ClientCore:
                 f"statement names sender {statement.header.sender_node_id!r}, signed by {sender!r}",
                 reason="SENDER_MISMATCH",
             )
-        return build(
-            Entry,
+        return _new_entry(
             leaf_index=pb.leaf_index,
             sender_node_id=sender,
             kind=kind,

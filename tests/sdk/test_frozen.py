@@ -1,5 +1,6 @@
-"""``_internal.frozen.build``: the fast constructor of hot-path results is the same object as
-the dataclass's own ``__init__`` builds, and refuses a call that leaves a field out."""
+"""``_internal.frozen.builder``: the fast constructor of hot-path results makes the same object
+as the dataclass's own ``__init__``, refuses a call that leaves a field out, and refuses a
+class it cannot build."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from creditlink.sdk._internal import frozen
-from creditlink.sdk._internal.frozen import build
+from creditlink.sdk._internal.frozen import builder
 from creditlink.sdk.batch import BatchItem, VerifiedBatchItem
 from creditlink.sdk.client import Entry
 from creditlink.v1 import statement_pb2
@@ -59,7 +60,7 @@ def test_examples_hold() -> None:
 def test_built_results_equal_constructed_ones_and_stay_frozen(
     cls: type, fields: dict[str, object]
 ) -> None:
-    built = build(cls, **fields)
+    built = builder(cls)(**fields)
     assert type(built) is cls
     assert built == cls(**fields)
     assert repr(built) == repr(cls(**fields))
@@ -71,6 +72,25 @@ def test_built_results_equal_constructed_ones_and_stay_frozen(
 def test_a_missing_or_unknown_field_is_refused() -> None:
     fields = {"item": BatchItem(b"p", "t"), "index": 0, "root": b"r" * 32, "count": 1}
     with pytest.raises(AssertionError):
-        build(VerifiedBatchItem, **fields)
+        builder(VerifiedBatchItem)(**fields)
     with pytest.raises(AssertionError):
-        build(Entry, leaf_index=1, nonsense=2)
+        builder(Entry)(leaf_index=1, nonsense=2)
+
+
+def test_a_class_with_post_init_or_slots_is_refused() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Checked:
+        x: int
+
+        def __post_init__(self) -> None:
+            if self.x < 0:
+                raise ValueError("x")
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Slotted:
+        x: int
+
+    with pytest.raises(TypeError):
+        builder(Checked)
+    with pytest.raises(TypeError):
+        builder(Slotted)
