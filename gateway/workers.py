@@ -34,14 +34,17 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import functools
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Final, Literal, Protocol
 
@@ -167,6 +170,9 @@ class IntakeWorkers:
         self._trust = trust
         self._clock = clock
         self._pool: ProcessPoolExecutor | None = None
+        # Held open by this process alone, for as long as it may run workers: a worker reads
+        # end of file when the gateway is gone, however it ended (see _watch_gateway).
+        self._alive: tuple[Connection, Connection] | None = None
         self._queue: collections.deque[tuple[_Job, asyncio.Future[Submission]]] = (
             collections.deque()
         )
@@ -207,6 +213,10 @@ class IntakeWorkers:
         pool, self._pool = self._pool, None
         if pool is not None:
             await asyncio.get_running_loop().run_in_executor(None, pool.shutdown, True)
+        alive, self._alive = self._alive, None
+        if alive is not None:
+            for end in alive:
+                end.close()
 
     async def single(self, sealed: bytes, *, peer: str, request_id: str | None) -> Submission:
         """:meth:`Intake.single` in a worker."""
@@ -217,11 +227,13 @@ class IntakeWorkers:
         return await self._submit(_Job("batch", sealed, peer, request_id))
 
     def _new_pool(self) -> ProcessPoolExecutor:
+        if self._alive is None:
+            self._alive = _context().Pipe(duplex=False)
         return ProcessPoolExecutor(
             max_workers=self._processes,
             mp_context=_context(),
             initializer=_initialize,
-            initargs=(self._settings,),
+            initargs=(self._settings, self._alive[0]),
         )
 
     # Dispatch. Handing one task to a worker costs a few hundred microseconds (pickling, a
@@ -355,10 +367,28 @@ def _task_now() -> datetime:
     return _TASK.now
 
 
-def _initialize(settings: WorkerSettings) -> None:
+def _watch_gateway(alive: Connection) -> None:
+    """End this worker when the gateway that started it is gone.
+
+    A pool's workers wait for tasks on a pipe they also hold the writing end of, so a gateway
+    killed with SIGKILL would leave them (and the fork server, which they keep alive) running
+    for good. The gateway never writes to ``alive``: reading it returns only at end of file,
+    when the gateway's end is closed, which the kernel does whenever the gateway ends.
+    """
+
+    def watch() -> None:
+        with contextlib.suppress(EOFError, OSError):
+            alive.recv_bytes()
+        os._exit(0)  # the gateway is gone: nobody waits for anything this worker does
+
+    threading.Thread(target=watch, name="creditlink-gateway-watch", daemon=True).start()
+
+
+def _initialize(settings: WorkerSettings, alive: Connection) -> None:
     # A failure here is kept and reported by every task (an initializer that raises only
     # breaks the pool, and the parent would never learn why).
     global _INTAKE, _INIT_ERROR
+    _watch_gateway(alive)
     try:
         key = load_private_key(settings.sealing_key_path)
     except (OSError, CreditlinkError, ValueError) as exc:

@@ -402,6 +402,37 @@ async def _submit_singles(
         acked.singles[body.header.message_id] = response.receipt.SerializeToString()
 
 
+def _ppids() -> dict[int, int]:
+    """Every running process's parent, from /proc."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (FileNotFoundError, ProcessLookupError):
+                continue  # ended while we looked
+            parents[int(entry.name)] = int(fields[1])
+    return parents
+
+
+def _descendants(pid: int) -> list[int]:
+    parents = _ppids()
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"  # a zombie has ended; only its parent has not collected it
+
+
 async def _ingest_until_killed(served: Served, operator: Credentials, node_id: str) -> Acked:
     acked = Acked()
     async with grpc.aio.secure_channel(served.endpoint, operator.channel_credentials()) as ch:
@@ -472,10 +503,18 @@ def test_kill_9_during_ingest_loses_nothing_acknowledged(
     )
     served = _serve(tmp_path, *flags)
     cleanup.append(served)
+    # The intake's fork server and worker processes, started before the gateway serves.
+    helpers = _descendants(served.process.pid)
+    assert len(helpers) >= 2, helpers
     operator = Credentials.load(served.info["operator credentials"])
     node_id = served.info["node id"]
     acked = asyncio.run(_ingest_until_killed(served, operator, node_id))
     assert served.process.returncode == -signal.SIGKILL
+    # They end with the gateway, however it ended: none is left running.
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while (left := [pid for pid in helpers if _running(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not left, f"processes of the killed gateway still running: {left}"
 
     again = _serve(tmp_path, *flags)
     cleanup.append(again)
