@@ -25,7 +25,7 @@ from creditlink.sdk.batch import BatchTree
 from creditlink.sdk.tlog import HASH_SIZE
 from creditlink.v1 import envelope_pb2, exchange_service_pb2, log_pb2
 
-__all__ = ["EntryBuilder", "entries_response", "varint"]
+__all__ = ["EntryBuilder", "entries_response", "entry_response", "varint"]
 
 #: Batch trees kept per builder: entries arrive in log order, so the current one suffices;
 #: one more absorbs a page boundary inside a batch.
@@ -89,6 +89,7 @@ _PAYLOAD_TYPE: Final = _tag(envelope_pb2.BatchItem, "payload_type")
 _SECONDS: Final = _tag(timestamp_pb2.Timestamp, "seconds")
 _NANOS: Final = _tag(timestamp_pb2.Timestamp, "nanos")
 _PAGE_ENTRY: Final = _tag(exchange_service_pb2.EntryPage, "entries")
+_RESPONSE_ENTRY: Final = _tag(exchange_service_pb2.SubscribeResponse, "entry")
 _RESPONSE_ENTRIES: Final = _tag(exchange_service_pb2.SubscribeResponse, "entries")
 
 
@@ -109,11 +110,16 @@ def _timestamp(when: dt.datetime) -> bytes:
     return b"".join(parts)
 
 
+def entry_response(entry: bytes) -> bytes:
+    """The serialized ``SubscribeResponse`` carrying one encoded ``LogEntry``: sent as it is
+    (see ``ExchangeServicer.add_to_server``)."""
+    return _field(_RESPONSE_ENTRY, entry)
+
+
 def entries_response(entries: list[bytes]) -> bytes:
     """The serialized ``SubscribeResponse`` carrying an ``EntryPage`` of encoded ``LogEntry``
     bytes: sent as it is (see ``ExchangeServicer.add_to_server``)."""
-    page = b"".join([_PAGE_ENTRY + varint(len(entry)) + entry for entry in entries])
-    return _RESPONSE_ENTRIES + varint(len(page)) + page
+    return _field(_RESPONSE_ENTRIES, b"".join([_field(_PAGE_ENTRY, entry) for entry in entries]))
 
 
 @dataclass(slots=True)

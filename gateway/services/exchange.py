@@ -46,7 +46,11 @@ from creditlink.gateway.auth import STATEMENT_KINDS, PeerIdentity, Permissions, 
 from creditlink.gateway.intake import Intake, RejectedBatch
 from creditlink.gateway.ledger import Ledger, Submission
 from creditlink.gateway.services._common import check_request, check_request_id, require_field
-from creditlink.gateway.services._log_entries import EntryBuilder, entries_response
+from creditlink.gateway.services._log_entries import (
+    EntryBuilder,
+    entries_response,
+    entry_response,
+)
 from creditlink.gateway.services.pipeline import SubmitPipeline
 from creditlink.gateway.store.base import EntryRow, LogHead, Store, StoreUnavailable
 from creditlink.gateway.workers import InlineIntake, IntakeRunner
@@ -258,7 +262,7 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
         """Serve ``ExchangeService`` on ``server`` with this servicer.
 
         The generated ``add_ExchangeServiceServicer_to_server``, except that a ``Subscribe``
-        response this servicer serialized already (a page of entries) is sent as it is: the
+        response this servicer serialized already (its entries) is sent as it is: the
         generated serializer would need the page parsed into a message only to serialize it
         again, about 3 µs per entry.
         """
@@ -542,9 +546,9 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
     ) -> AsyncIterator[exchange_service_pb2.SubscribeResponse | bytes]:
         """Entries in log order from ``request.cursor``; live unless ``stop_at_head``.
 
-        Pages of entries come as the serialized response, written without building messages
-        (:mod:`._log_entries`): register with :meth:`add_to_server`, which sends them as they
-        are.
+        Entries, one per response or in pages, come as the serialized response, written
+        without building messages (:mod:`._log_entries`): register with :meth:`add_to_server`,
+        which sends them as they are.
         """
         trust, peer = self._peer(context)
         check_request(request)
@@ -570,9 +574,7 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
             if cursor < head.size:
                 if per_response <= 1:
                     async for entry in self._entries(builder, cursor, head.size, wanted, reads):
-                        yield exchange_service_pb2.SubscribeResponse(
-                            entry=log_pb2.LogEntry.FromString(entry)
-                        )
+                        yield entry_response(entry)
                 else:
                     page: list[bytes] = []
                     size = 0

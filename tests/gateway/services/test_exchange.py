@@ -713,6 +713,17 @@ def test_an_entry_instant_is_encoded_as_a_timestamp_message(when: datetime) -> N
     assert log_entries._timestamp(when) == expected.SerializeToString(deterministic=True)
 
 
+def test_responses_wrap_encoded_entries_as_the_runtime_would() -> None:
+    entries = [log_pb2.LogEntry(leaf_index=n, sender_node_id="zj-330000") for n in (0, 1, 300)]
+    encoded = [entry.SerializeToString(deterministic=True) for entry in entries]
+    assert log_entries.entry_response(encoded[2]) == pb.SubscribeResponse(
+        entry=entries[2]
+    ).SerializeToString(deterministic=True)
+    assert log_entries.entries_response(encoded) == pb.SubscribeResponse(
+        entries=pb.EntryPage(entries=entries)
+    ).SerializeToString(deterministic=True)
+
+
 def test_the_varint_examples_hold() -> None:
     result = doctest.testmod(log_entries)
     assert result.attempted
