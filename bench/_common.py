@@ -166,6 +166,7 @@ async def serve_gateway(
     dev_dir: Path, store_url: str, data_dir: Path, intake_workers: int | None = None
 ) -> None:
     """A real :class:`GatewayNode` (as ``creditlink serve`` builds it) on ``store_url``."""
+    from creditlink.gateway import heap
     from creditlink.gateway.config import GatewayConfig
     from creditlink.gateway.node import GatewayNode
 
@@ -186,6 +187,7 @@ async def serve_gateway(
     )
     node = GatewayNode(config, dev.node)
     await node.start()
+    heap.settle()  # as `creditlink serve` does
     print(f"READY {node.port}", flush=True)
     await _until_sigterm()
     await node.stop(grace=1)

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from creditlink.gateway import heap
 from creditlink.gateway.bootstrap import DevFederation, create_dev_federation
 from creditlink.gateway.config import GatewayConfig, load_config
 from creditlink.gateway.node import ForwardingOptions, GatewayNode
@@ -123,6 +124,7 @@ async def _up(directory: Path, base_port: int | None, grace: float) -> int:
         except (CreditlinkError, OSError) as exc:
             print(f"creditlink dev up: {exc}", file=sys.stderr, flush=True)
             return 1
+        heap.settle()
         _summary(federation, nodes, sys.stdout)
         await stop.wait()
         await asyncio.gather(*(node.stop(grace) for node in nodes))

@@ -38,6 +38,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from creditlink.gateway import heap
 from creditlink.gateway.bootstrap import BootstrapError, DevNode, ensure_dev_node
 from creditlink.gateway.config import DEFAULT_DATA_DIR, ENV_PREFIX, GatewayConfig, load_config
 from creditlink.gateway.logs import configure_logging
@@ -213,6 +214,7 @@ async def _serve(
             _log.error("gateway did not start", extra={"error": str(exc)})
             print(f"creditlink serve: {exc}", file=sys.stderr, flush=True)
             return 1
+        heap.settle()
         _summary(node, config, dev, sys.stdout)
         await stop.wait()
         _log.info("shutdown requested", extra={"signal": received[0], "grace_s": grace})

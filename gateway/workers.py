@@ -48,6 +48,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Final, Literal, Protocol
 
+from creditlink.gateway import heap
 from creditlink.gateway.intake import Intake
 from creditlink.gateway.ledger import Submission
 from creditlink.sdk.errors import CreditlinkError, Unavailable
@@ -406,6 +407,7 @@ def _initialize(settings: WorkerSettings, alive: Connection) -> None:
         max_clock_skew=settings.max_clock_skew,
         upstream=settings.upstream,
     )
+    heap.settle()  # a worker checks whole chunks of a batch at once, as the gateway appends them
 
 
 def _ping() -> int:
