@@ -581,15 +581,14 @@ class GatewayNode:
         workers = config.intake_workers
         if workers is None:
             workers = auto_worker_count()
+        in_place = Intake(
+            node_id=config.node_id,
+            trust=self.trust,
+            sealing_keys=[creds.sealing_key],
+            upstream=upstream,
+        )
         if workers == 0:
-            return InlineIntake(
-                Intake(
-                    node_id=config.node_id,
-                    trust=self.trust,
-                    sealing_keys=[creds.sealing_key],
-                    upstream=upstream,
-                )
-            )
+            return InlineIntake(in_place)
         return IntakeWorkers(
             WorkerSettings(
                 node_id=config.node_id,
@@ -599,6 +598,7 @@ class GatewayNode:
             processes=workers,
             trust=self.trust,
             clock=lambda: datetime.now(UTC),
+            in_place=in_place,
         )
 
     def _add_cxp_services(

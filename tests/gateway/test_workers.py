@@ -19,6 +19,7 @@ from creditlink.gateway.bootstrap import DevFederation, create_dev_federation
 from creditlink.gateway.intake import Intake, RejectedBatch
 from creditlink.gateway.ledger import Submission
 from creditlink.gateway.workers import (
+    IN_PLACE_MAX_BYTES,
     InlineIntake,
     IntakeStartError,
     IntakeWorkers,
@@ -69,6 +70,60 @@ async def test_workers_give_the_same_submissions(
     from_workers = await workers.batch(batch, peer="zj-330000", request_id=None)
     assert from_workers == await inline.batch(batch, peer="zj-330000", request_id=None)
     assert [e.message_id for e in from_workers.entries] == [b.header.message_id for b in bodies]
+
+
+class _CountingIntake(Intake):
+    """A real intake that counts the single messages it checks."""
+
+    singles = 0
+
+    def single(self, sealed: bytes, *, peer: str, request_id: str | None = None) -> Submission:
+        self.singles += 1
+        return super().single(sealed, peer=peer, request_id=request_id)
+
+
+async def test_small_singles_are_checked_in_place_and_the_rest_in_the_workers(
+    federation: DevFederation, inline: InlineIntake
+) -> None:
+    hub = federation.node("cn-hub").credentials
+    zj = federation.node("zj-330000").credentials
+    in_place = _CountingIntake(
+        node_id="cn-hub", trust=lambda: hub.trust_bundle, sealing_keys=[hub.sealing_key]
+    )
+    pool = IntakeWorkers(
+        WorkerSettings(node_id="cn-hub", sealing_key_path=hub.directory / SEALING_KEY),
+        processes=1,
+        trust=lambda: hub.trust_bundle,
+        clock=lambda: datetime.now(UTC),
+        in_place=in_place,
+    )
+    await pool.start()
+    try:
+        small = sealed_single(zj, "cn-hub", statement("zj-330000", ["cn-hub"], penalty_record()))
+        large_record = penalty_record()
+        large_record.penalty.violation_facts = "违" * 8000  # 24 KB of UTF-8, within the contract
+        large = sealed_single(zj, "cn-hub", statement("zj-330000", ["cn-hub"], large_record))
+        assert len(small) <= IN_PLACE_MAX_BYTES < len(large)
+        bodies = [statement("zj-330000", ["cn-hub"], penalty_record()) for _ in range(3)]
+        batch = sealed_batch(zj, "cn-hub", bodies)
+
+        got_small = await pool.single(small, peer="zj-330000", request_id=None)
+        assert in_place.singles == 1
+        got_large = await pool.single(large, peer="zj-330000", request_id=None)
+        got_batch = await pool.batch(batch, peer="zj-330000", request_id=None)
+        assert in_place.singles == 1  # the large message and the batch went to the worker
+        for sealed, got in ((small, got_small), (large, got_large)):
+            assert got == await inline.single(sealed, peer="zj-330000", request_id=None)
+        assert got_batch == await inline.batch(batch, peer="zj-330000", request_id=None)
+        # In place, a refusal is the same as the workers' too.
+        tampered = bytearray(small)
+        tampered[-5] ^= 1
+        error = await _error(pool.single(bytes(tampered), peer="zj-330000", request_id=None))
+        assert in_place.singles == 2
+        expected = await _error(inline.single(bytes(tampered), peer="zj-330000", request_id=None))
+        assert (type(error), error.reason) == (type(expected), expected.reason)
+    finally:
+        await pool.close()
 
 
 async def _error(call: object) -> CreditlinkError:
