@@ -16,6 +16,11 @@ store's own migration file), one transaction per batch, with the same durability
   ``find_messages`` and ``insert_messages`` for one batch message, ``insert_entries``,
   ``upsert_tiles`` for the batch's tiles, ``set_head``.
 
+``bench_ingest.py`` also uses :func:`written_sqlite` / :func:`written_postgres` and the raw
+inserts after them: every per-record row a real ingest wrote (log entries, domain objects,
+history events), read back from the gateway's store and inserted again the same raw way into a
+fresh database with the store's whole schema, as the ceiling of everything ingest must write.
+
 Rows look like batch items: ~400-byte payloads (``--payload``), no envelope, a USCC-like subject
 key (so the subject index is maintained), a 32-byte leaf hash. The gateway's end-to-end ingest
 rate is compared with these ceilings (``docs/performance.md``). PostgreSQL is skipped with a
@@ -146,6 +151,124 @@ def sqlite_raw(path: Path, batches: list[Sequence[tuple[Any, ...]]]) -> float:
     elapsed = time.perf_counter() - t0
     conn.close()
     return elapsed
+
+
+# --- every row an ingest wrote -----------------------------------------------------------------
+
+#: The tables a streamed ingest writes a row of for every record: the log entry, and the domain
+#: projection's object and history event (batches, messages, tiles and the head are a handful of
+#: rows per batch).
+PER_RECORD_TABLES = ("log_entries", "domain_objects", "domain_events")
+
+
+@dataclass
+class Written:
+    """The per-record rows a gateway wrote, read back from its store, grouped as it appended."""
+
+    columns: dict[str, list[str]]
+    #: One list of (table, rows) per batch, in append order.
+    batches: list[list[tuple[str, list[tuple[Any, ...]]]]]
+    records: int
+
+    @property
+    def rows(self) -> int:
+        return sum(len(rows) for batch in self.batches for _, rows in batch)
+
+
+def _group(
+    tables: dict[str, list[tuple[Any, ...]]], leaf_at: dict[str, int], batch: int, records: int
+) -> list[list[tuple[str, list[tuple[Any, ...]]]]]:
+    groups: list[list[tuple[str, list[tuple[Any, ...]]]]] = []
+    for first in range(0, records, batch):
+        groups.append(
+            [
+                (t, [r for r in rows if first <= r[leaf_at[t]] < first + batch])
+                for t, rows in tables.items()
+            ]
+        )
+    return groups
+
+
+def written_sqlite(path: Path, batch: int, records: int) -> Written:
+    """The per-record rows of the gateway store at ``path`` (a log that began empty and took
+    ``records`` records in appends of ``batch``), exactly as stored."""
+    conn = sqlite3.connect(path)
+    try:
+        tables: dict[str, list[tuple[Any, ...]]] = {}
+        columns: dict[str, list[str]] = {}
+        for t in PER_RECORD_TABLES:
+            cur = conn.execute(f"SELECT * FROM {t} ORDER BY leaf_index")
+            columns[t] = [d[0] for d in cur.description]
+            tables[t] = cur.fetchall()
+    finally:
+        conn.close()
+    leaf_at = {t: columns[t].index("leaf_index") for t in PER_RECORD_TABLES}
+    return Written(columns, _group(tables, leaf_at, batch, records), records)
+
+
+def sqlite_raw_written(path: Path, written: Written) -> float:
+    """Seconds to insert ``written`` into a fresh file with the store's whole schema, one
+    transaction per batch, the store's durability settings."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    for migration in load_migrations("sqlite"):
+        conn.executescript(migration.sql)
+    sql = {
+        t: f"INSERT INTO {t} ({', '.join(c)}) VALUES ({', '.join('?' * len(c))})"
+        for t, c in written.columns.items()
+    }
+    t0 = time.perf_counter()
+    for batch in written.batches:
+        conn.execute("BEGIN IMMEDIATE")
+        for table_name, rows in batch:
+            conn.executemany(sql[table_name], rows)
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - t0
+    conn.close()
+    return elapsed
+
+
+def written_postgres(url: str, batch: int, records: int) -> tuple[Written, dict[str, list[str]]]:
+    """As :func:`written_sqlite`, from a PostgreSQL store; also each column's type name."""
+    import psycopg
+
+    tables: dict[str, list[tuple[Any, ...]]] = {}
+    columns: dict[str, list[str]] = {}
+    types: dict[str, list[str]] = {}
+    with psycopg.connect(url) as conn:
+        for t in PER_RECORD_TABLES:
+            cur = conn.execute(f"SELECT * FROM {t} ORDER BY leaf_index".encode())
+            assert cur.description is not None
+            columns[t] = [d.name for d in cur.description]
+            tables[t] = cur.fetchall()
+            types[t] = [
+                conn.execute(b"SELECT format_type(%s, NULL)", (d.type_code,)).fetchone()[0]
+                for d in cur.description
+            ]
+    leaf_at = {t: columns[t].index("leaf_index") for t in PER_RECORD_TABLES}
+    return Written(columns, _group(tables, leaf_at, batch, records), records), types
+
+
+def pg_raw_written(url: str, written: Written, types: dict[str, list[str]]) -> float:
+    """Seconds to ``COPY ... FORMAT BINARY`` ``written`` into a fresh schema with the store's
+    whole schema, one transaction per batch."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        for migration in load_migrations("postgres"):
+            conn.execute(migration.sql.encode())
+        t0 = time.perf_counter()
+        for batch in written.batches:
+            with conn.transaction(), conn.cursor() as cur:
+                for table_name, rows in batch:
+                    cols = ", ".join(written.columns[table_name])
+                    copy_sql = f"COPY {table_name} ({cols}) FROM STDIN (FORMAT BINARY)"
+                    with cur.copy(copy_sql.encode()) as cp:
+                        cp.set_types(types[table_name])
+                        for row in rows:
+                            cp.write_row(row)
+        return time.perf_counter() - t0
 
 
 # --- through the store ------------------------------------------------------------------------
