@@ -17,8 +17,7 @@ application that embeds a node. It
 * moves what start-up allocated (modules, classes, the contract's descriptors and plans, the
   trust bundle) into the permanent generation (:func:`gc.freeze`), where no collection walks
   it again (what of it becomes garbage later is still freed by reference counting; only a
-  cycle among frozen objects, such as a replaced trust bundle's, would stay: a few kilobytes
-  per trust-bundle update, for the life of the process), and
+  cycle among frozen objects would stay, for the life of the process), and
 * runs a young collection every :data:`YOUNG_THRESHOLD` allocations rather than 700.
 
 Cycles are still found and freed, only later. In the same stream as above the collector then
