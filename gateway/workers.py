@@ -81,7 +81,7 @@ _CHUNK_JOBS: Final = 64
 _CHUNK_BYTES: Final = 256 * 1024
 #: With an in-place intake, single messages up to this size are checked on the event loop: a
 #: hand-off to a worker costs the loop more than checking a small message itself (measured:
-#: unary ``Submit`` about 1,000 calls/s in place against 750-800 through the workers, on 2
+#: unary ``Submit`` 1,030-1,240 calls/s in place against 660-960 through the workers, on 2
 #: CPUs, docs/performance.md), while a larger one still goes to a worker so that checking it
 #: never stalls the loop for long.
 IN_PLACE_MAX_BYTES: Final = 16 * 1024
