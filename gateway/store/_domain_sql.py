@@ -32,6 +32,7 @@ __all__ = [
     "select_keys_sql",
     "select_object_sql",
     "upsert_objects_sql",
+    "upsert_staged_objects_sql",
 ]
 
 Dialect = Literal["sqlite", "postgres"]
@@ -131,18 +132,28 @@ def event_row(values: Sequence[Any], when: Callable[[Any], datetime]) -> DomainE
     )
 
 
-def upsert_objects_sql(dialect: Dialect) -> str:
-    """Insert objects, replacing a stored object with the same key."""
-    ph = ", ".join([_ph(dialect)] * 13)
-    attrs = "excluded.attrs"
+def _replace_on_conflict() -> str:
     updates = ", ".join(
-        f"{c} = excluded.{c}" if c != "attrs" else f"attrs = {attrs}"
+        f"{c} = excluded.{c}"
         for c in (c.strip() for c in _OBJECT_COLUMNS.split(","))
         if c not in ("kind", "object_id")
     )
+    return f"ON CONFLICT (kind, object_id) DO UPDATE SET {updates}"
+
+
+def upsert_objects_sql(dialect: Dialect) -> str:
+    """Insert objects, replacing a stored object with the same key."""
+    ph = ", ".join([_ph(dialect)] * 13)
+    return f"INSERT INTO domain_objects ({_OBJECT_COLUMNS}) VALUES ({ph}) {_replace_on_conflict()}"
+
+
+def upsert_staged_objects_sql(stage: str) -> str:
+    """PostgreSQL: insert the objects of table ``stage`` (the columns of ``domain_objects``,
+    ``attrs`` as JSON text), replacing stored objects with the same key."""
+    selected = _OBJECT_COLUMNS.replace("attrs", "attrs::jsonb")
     return (
-        f"INSERT INTO domain_objects ({_OBJECT_COLUMNS}) VALUES ({ph}) "
-        f"ON CONFLICT (kind, object_id) DO UPDATE SET {updates}"
+        f"INSERT INTO domain_objects ({_OBJECT_COLUMNS}) SELECT {selected} FROM {stage} "
+        f"{_replace_on_conflict()}"
     )
 
 

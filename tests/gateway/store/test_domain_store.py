@@ -112,6 +112,72 @@ async def test_a_failed_transaction_writes_no_domain_state(store: Store) -> None
     assert await store.get_object("record", "r2") is None
 
 
+# More rows than a backend may write one by one: PostgreSQL switches to COPY (through a staging
+# table for the objects' upsert) from 64 rows of a kind on; the outcome must be the same.
+MANY = 300
+
+
+async def test_many_objects_and_events_round_trip_replace_and_repeat_in_one_transaction(
+    store: Store,
+) -> None:
+    first = [
+        obj(f"r{i:04d}", leaf=i, flags=frozenset({"overdue"}) if i % 3 else frozenset())
+        for i in range(MANY)
+    ]
+    async with store.transaction() as tx:
+        await tx.apply_domain(
+            DomainChanges(objects=first, events=[event(o.object_id, o.leaf_index) for o in first])
+        )
+    # Half of them replaced, half new; then, in the same transaction, a second large change
+    # replacing some of those again: the later state wins, nothing is written twice.
+    later = [
+        dataclasses.replace(
+            obj(f"r{i:04d}", leaf=MANY + i, due="2026-05-01", subject=None),
+            created_leaf=i if i < MANY else MANY + i,
+            state="REVOKED" if i % 2 else "ACTIVE",
+        )
+        for i in range(MANY // 2, MANY + MANY // 2)
+    ]
+    again = [dataclasses.replace(o, state="EXPIRED") for o in later[:100]]
+    async with store.transaction() as tx:
+        await tx.apply_domain(
+            DomainChanges(
+                objects=later,
+                events=[event(o.object_id, o.leaf_index, action="REVISED") for o in later],
+            )
+        )
+        await tx.apply_domain(
+            DomainChanges(
+                objects=again,
+                events=[event(o.object_id, o.leaf_index, seq=1, action="EXPIRED") for o in again],
+            )
+        )
+    expected = {o.key: o for o in [*first, *later, *again]}  # the last write of each key
+    keys = list(expected)
+    assert await store.get_objects(keys) == expected
+    assert [e.action for e in await store.object_events("record", "r0000")] == ["CREATED"]
+    assert [e.action for e in await store.object_events("record", f"r{MANY // 2:04d}")] == [
+        "CREATED",
+        "REVISED",
+        "EXPIRED",
+    ]
+    events = await store.object_events("record", f"r{MANY + 10:04d}")
+    assert events == [event(f"r{MANY + 10:04d}", MANY * 2 + 10, action="REVISED")]
+
+
+async def test_many_events_with_a_duplicate_conflict_and_write_nothing(store: Store) -> None:
+    rows = [obj(f"r{i:04d}", leaf=i) for i in range(MANY)]
+    events = [event(o.object_id, o.leaf_index) for o in rows]
+    with pytest.raises((StoreConflict, StoreError)):
+        async with store.transaction() as tx:
+            await tx.apply_domain(DomainChanges(objects=rows, events=[*events, events[7]]))
+    assert await store.get_objects([o.key for o in rows]) == {}
+    # The store (and, on PostgreSQL, the connection's staging table) is usable afterwards.
+    async with store.transaction() as tx:
+        await tx.apply_domain(DomainChanges(objects=rows, events=events))
+    assert len(await store.get_objects([o.key for o in rows])) == MANY
+
+
 async def test_queries_filter_and_page_newest_first(store: Store) -> None:
     rows = [
         obj("a", leaf=1),
