@@ -21,7 +21,12 @@ import orjson
 from creditlink.gateway.store.base import DomainEvent, DomainObject, DomainQuery
 
 __all__ = [
+    "EVENT_COPY_TYPES",
+    "OBJECT_COPY_TYPES",
     "Dialect",
+    "copy_events_sql",
+    "copy_objects_sql",
+    "create_object_stage_sql",
     "event_params",
     "event_row",
     "insert_events_sql",
@@ -147,9 +152,42 @@ def upsert_objects_sql(dialect: Dialect) -> str:
     return f"INSERT INTO domain_objects ({_OBJECT_COLUMNS}) VALUES ({ph}) {_replace_on_conflict()}"
 
 
+#: PostgreSQL: the column types of :func:`object_params` and :func:`event_params` rows in
+#: binary COPY (which sends each value in its column's wire format), ``attrs`` as JSON text.
+OBJECT_COPY_TYPES: Final = (
+    *("text",) * 4,
+    "bytea",
+    *("text",) * 5,
+    "int8",
+    "int8",
+    "timestamptz",
+)
+EVENT_COPY_TYPES: Final = (*("text",) * 3, "int8", "int4", *("text",) * 4, "timestamptz")
+
+
+def create_object_stage_sql(stage: str) -> str:
+    """PostgreSQL: a session-local table ``stage`` shaped like ``domain_objects`` (``attrs``
+    as text), emptied at every commit."""
+    selected = _OBJECT_COLUMNS.replace("attrs", "attrs::text AS attrs")
+    return (
+        f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
+        f"SELECT {selected} FROM domain_objects WITH NO DATA"
+    )
+
+
+def copy_objects_sql(table: str) -> str:
+    """PostgreSQL: binary COPY of :func:`object_params` rows into ``table``."""
+    return f"COPY {table} ({_OBJECT_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+
+
+def copy_events_sql() -> str:
+    """PostgreSQL: binary COPY of :func:`event_params` rows into ``domain_events``."""
+    return f"COPY domain_events ({_EVENT_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+
+
 def upsert_staged_objects_sql(stage: str) -> str:
-    """PostgreSQL: insert the objects of table ``stage`` (the columns of ``domain_objects``,
-    ``attrs`` as JSON text), replacing stored objects with the same key."""
+    """PostgreSQL: insert the objects of table ``stage`` (:func:`create_object_stage_sql`),
+    replacing stored objects with the same key."""
     selected = _OBJECT_COLUMNS.replace("attrs", "attrs::jsonb")
     return (
         f"INSERT INTO domain_objects ({_OBJECT_COLUMNS}) SELECT {selected} FROM {stage} "

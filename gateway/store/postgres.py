@@ -42,6 +42,11 @@ from creditlink.gateway.store._common import (
     split_hashes,
 )
 from creditlink.gateway.store._domain_sql import (
+    EVENT_COPY_TYPES,
+    OBJECT_COPY_TYPES,
+    copy_events_sql,
+    copy_objects_sql,
+    create_object_stage_sql,
     event_params,
     event_row,
     insert_events_sql,
@@ -486,7 +491,7 @@ class _PostgresTransaction:
                     await cursor.execute(_CREATE_OBJECT_STAGE)
                     await cursor.execute(_CLEAR_OBJECT_STAGE)  # whatever an earlier call left
                     async with cursor.copy(_COPY_OBJECT_STAGE) as copy:
-                        copy.set_types(list(_OBJECT_TYPES))
+                        copy.set_types(list(OBJECT_COPY_TYPES))
                         for row in objects:
                             await copy.write_row(row)
                     await cursor.execute(_UPSERT_STAGED_OBJECTS)
@@ -495,7 +500,7 @@ class _PostgresTransaction:
                         await cursor.executemany(_INSERT_EVENTS, events)
                 else:
                     async with cursor.copy(_COPY_EVENTS) as copy:
-                        copy.set_types(list(_EVENT_TYPES))
+                        copy.set_types(list(EVENT_COPY_TYPES))
                         for row in events:
                             await copy.write_row(row)
 
@@ -1033,51 +1038,14 @@ _INSERT_EVENTS = insert_events_sql("postgres")
 # record) go by binary COPY, several times faster than executemany's pipelined statements; a
 # few rows go by executemany, which costs one round trip instead of three.
 _COPY_FROM_ROWS = 64
-# attrs is staged as text (object_params renders it as JSON text) and cast once in the upsert.
-_CREATE_OBJECT_STAGE = (
-    "CREATE TEMP TABLE IF NOT EXISTS domain_objects_stage ("
-    "kind text, object_id text, subject_key text, state text, body bytea, attrs text, "
-    "flags text, due_date text, origin_node_id text, log_origin text, created_leaf int8, "
-    "leaf_index int8, updated_at timestamptz) ON COMMIT DELETE ROWS"
-)
-_CLEAR_OBJECT_STAGE = "TRUNCATE domain_objects_stage"
-_COPY_OBJECT_STAGE = (
-    "COPY domain_objects_stage (kind, object_id, subject_key, state, body, attrs, flags, "
-    "due_date, origin_node_id, log_origin, created_leaf, leaf_index, updated_at) "
-    "FROM STDIN (FORMAT BINARY)"
-)
-_OBJECT_TYPES = (
-    "text",
-    "text",
-    "text",
-    "text",
-    "bytea",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "int8",
-    "int8",
-    "timestamptz",
-)
-_UPSERT_STAGED_OBJECTS = upsert_staged_objects_sql("domain_objects_stage")
-_COPY_EVENTS = (
-    "COPY domain_events (kind, object_id, log_origin, leaf_index, seq, action, actor_node_id, "
-    "reason, message_id, at) FROM STDIN (FORMAT BINARY)"
-)
-_EVENT_TYPES = (
-    "text",
-    "text",
-    "text",
-    "int8",
-    "int4",
-    "text",
-    "text",
-    "text",
-    "text",
-    "timestamptz",
-)
+# The objects' staging table (attrs staged as the JSON text object_params renders, cast once
+# in the upsert).
+_OBJECT_STAGE = "domain_objects_stage"
+_CREATE_OBJECT_STAGE = create_object_stage_sql(_OBJECT_STAGE)
+_CLEAR_OBJECT_STAGE = f"TRUNCATE {_OBJECT_STAGE}"
+_COPY_OBJECT_STAGE = copy_objects_sql(_OBJECT_STAGE)
+_UPSERT_STAGED_OBJECTS = upsert_staged_objects_sql(_OBJECT_STAGE)
+_COPY_EVENTS = copy_events_sql()
 _SELECT_OBJECT = select_object_sql("postgres")
 _SELECT_OBJECTS_BY_KEY = select_keys_sql("postgres")
 _SELECT_EVENTS = select_events_sql("postgres")
