@@ -157,6 +157,11 @@ def validate(number: str) -> str:
     return code
 
 
+def _six_digits_valid(code: str) -> bool:
+    """:func:`is_valid` for a code already known to be six ASCII digits (no clean-up)."""
+    return code == NATIONAL or (code[:2] != NATIONAL[:2] and code[:2] in PROVINCES)
+
+
 def is_valid(number: object) -> bool:
     """Return whether ``number`` passes :func:`validate`; never raises."""
     if not isinstance(number, str):

@@ -95,13 +95,24 @@ def calc_check_digit(number: str) -> str:
 
 def _check_char(text: str) -> str:
     """ISO 7064 MOD 37,36 over characters already known to be ``0-9A-Z``."""
+    # The running state P(j) of each character (see _step), looked up: two
+    # subscripts per character instead of three modulo operations.
+    product = _MODULUS
+    for ch in text:
+        product = _STEP[ch][product]
+    return _ALPHABET[(1 - product) % _MODULUS]
+
+
+def _step(product: int, value: int) -> int:
     # Hybrid system: P(1) = M; S(j) = (P(j) + a(j)) mod M, written M when 0;
     # P(j+1) = 2 * S(j) mod (M + 1). The check c makes (P(n+1) + c) mod M == 1.
-    modulus, values = _MODULUS, _VALUES
-    product = modulus
-    for ch in text:
-        product = (((product + values[ch]) % modulus or modulus) * 2) % (modulus + 1)
-    return _ALPHABET[(1 - product) % modulus]
+    return (((product + value) % _MODULUS or _MODULUS) * 2) % (_MODULUS + 1)
+
+
+#: P(j+1) by character and P(j): ``_STEP[ch][p]``. P stays in 1..36 (2S mod 37 is never 0).
+_STEP: Final = {
+    ch: tuple(_step(p, value) for p in range(_MODULUS + 1)) for ch, value in _VALUES.items()
+}
 
 
 def validate(number: str) -> str:
@@ -214,7 +225,7 @@ _SHAPE: Final = re.compile(r"CR[0-9]{14}[0-9A-Z]{11}")
 
 def _parts_hold(code: str) -> bool:
     """The region, the date and the check character of a number of the right shape."""
-    if not region.is_valid(code[2:8]):
+    if not region._six_digits_valid(code[2:8]):  # _SHAPE: digits at positions 3-16
         return False
     try:
         datetime.date(int(code[8:12]), int(code[12:14]), int(code[14:16]))

@@ -90,3 +90,11 @@ def test_check_warnings(code: str, warnings: list[str]) -> None:
 def test_check_raises_for_invalid_codes() -> None:
     with pytest.raises(InvalidComponent):
         region.check("190000")
+
+
+@pytest.mark.parametrize("prefix", [f"{n:02d}" for n in range(100)])
+def test_the_six_digit_fast_check_answers_as_is_valid(prefix: str) -> None:
+    """Report numbers check their region digits without the clean-up: same answer, always."""
+    for rest in ("0000", "0100", "9000", "7501"):
+        code = prefix + rest
+        assert region._six_digits_valid(code) is region.is_valid(code)

@@ -144,3 +144,10 @@ def test_the_fast_path_answers_as_the_step_by_step_checks(number: str) -> None:
     """A compact, valid number is accepted by the fast path; with surrounding spaces it takes
     the step-by-step path: same answer, always."""
     assert _outcome(number) == _outcome(f" {number} ")
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet=ALPHABET, min_size=0, max_size=40))
+def test_the_check_character_table_follows_the_recursion(text: str) -> None:
+    """The looked-up running states give the standard's check character for any text."""
+    assert report_no.calc_check_digit(text) == ref_check(text)
