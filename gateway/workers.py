@@ -43,6 +43,7 @@ import contextlib
 import functools
 import multiprocessing
 import os
+import signal
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -406,10 +407,24 @@ def _watch_gateway(alive: Connection) -> None:
     threading.Thread(target=watch, name="creditlink-gateway-watch", daemon=True).start()
 
 
+def _ignore_stop_signals() -> None:
+    """Leave SIGINT and SIGTERM to the gateway.
+
+    Ctrl+C in a terminal signals the whole process group, and so does systemd's default stop
+    (every process of the unit). A worker that obeyed would die with a KeyboardInterrupt
+    traceback, or silently, in the middle of the gateway's graceful drain, failing the batches
+    being checked. The gateway shuts the pool down once it has drained, and a worker whose
+    gateway is gone ends by itself (:func:`_watch_gateway`).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def _initialize(settings: WorkerSettings, alive: Connection) -> None:
     # A failure here is kept and reported by every task (an initializer that raises only
     # breaks the pool, and the parent would never learn why).
     global _INTAKE, _INIT_ERROR
+    _ignore_stop_signals()
     _watch_gateway(alive)
     try:
         key = load_private_key(settings.sealing_key_path)

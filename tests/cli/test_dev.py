@@ -2,7 +2,7 @@
 
 Starts the command in a subprocess on free ports, waits for its summary, checks each node
 answers health over mutual TLS with the operator credentials the summary printed, and stops it
-with SIGINT. A second start reuses the federation.
+with SIGINT to its process group, as Ctrl+C does. A second start reuses the federation.
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ def _start(directory: Path, base: int) -> tuple[subprocess.Popen[str], str]:
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
+        start_new_session=True,  # its own process group, as a terminal would give it
     )
     assert proc.stdout is not None
     lines: list[str] = []
@@ -102,8 +103,11 @@ def test_dev_up_runs_three_nodes_and_stops_cleanly(tmp_path: Path) -> None:
         for endpoint, operator in zip(endpoints, operators, strict=True):
             assert _health(endpoint, Path(operator)) == health_pb2.HealthCheckResponse.SERVING
     finally:
-        proc.send_signal(signal.SIGINT)
+        # Ctrl+C: a terminal signals the whole process group, the nodes' intake workers too.
+        os.killpg(proc.pid, signal.SIGINT)
         assert proc.wait(timeout=30) == 0
+    assert proc.stdout is not None
+    assert "Traceback" not in proc.stdout.read()  # the workers leave the stop to the nodes
     proc, summary = _start(tmp_path / "fed", base)
     try:
         assert "(reused)" in summary

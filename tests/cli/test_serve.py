@@ -96,8 +96,13 @@ class Served:
     def metrics(self) -> str:
         return self.info["metrics endpoint"].split()[0].removesuffix("/metrics")
 
-    def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
-        self.process.send_signal(sig)
+    def stop(self, sig: signal.Signals = signal.SIGTERM, *, group: bool = False) -> int:
+        """Send ``sig`` to the gateway, or with ``group`` to its whole process group (what
+        Ctrl+C in a terminal and systemd's default stop do: the intake workers get it too)."""
+        if group:
+            os.killpg(self.process.pid, sig)
+        else:
+            self.process.send_signal(sig)
         return self.process.wait(timeout=STOP_TIMEOUT)
 
     def log_lines(self) -> list[str]:
@@ -120,6 +125,7 @@ def _serve(cwd: Path, *args: str, env: dict[str, str] | None = None) -> Served:
             stdout=subprocess.PIPE,
             stderr=stderr,
             text=True,
+            start_new_session=True,  # its own process group, as a terminal would give it
         )
     served = Served(process=process, stderr_path=stderr_path)
     assert process.stdout is not None
@@ -232,14 +238,18 @@ def test_serve_status_stop_and_reuse(tmp_path: Path, cleanup: list[Served]) -> N
     assert down.returncode == 1
     assert json.loads(down.stdout)["health"] == "UNREACHABLE"
 
-    # Second start: the same node, the same trust bundle; SIGINT stops it as well.
+    # Second start: the same node, the same trust bundle; Ctrl+C stops it as well. A terminal
+    # sends SIGINT to the whole process group, intake workers included: the gateway drains
+    # and stops them, and nothing but the JSON log reaches stderr (no worker tracebacks).
     second = _serve(tmp_path, *flags)
     cleanup.append(second)
     assert "(reused)" in second.title
     assert second.info["node id"] == first.info["node id"]
     assert second.info["trust bundle"] == first.info["trust bundle"]
     assert _health(second.endpoint, operator) == health_pb2.HealthCheckResponse.SERVING
-    assert second.stop(signal.SIGINT) == 0
+    assert second.stop(signal.SIGINT, group=True) == 0
+    events = [json.loads(line) for line in second.log_lines()]
+    assert {"shutdown requested", "gateway stopped"} <= {event["msg"] for event in events}
 
 
 def test_serve_refuses_a_mismatched_listen_address(tmp_path: Path, cleanup: list[Served]) -> None:
