@@ -356,7 +356,7 @@ def main() -> None:
     parser.add_argument("--unary", type=int, default=4_000, help="Submit calls for (a)")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--small", type=int, default=10_000)
-    parser.add_argument("--grow", type=int, default=1_000_000)
+    parser.add_argument("--grow", type=int, default=1_000_000, help="entries for (c); 0 skips (c)")
     parser.add_argument("--grow-records", type=int, default=50_000)
     parser.add_argument("--profile", default=None, help="cProfile server stats prefix")
     parser.add_argument(
@@ -514,34 +514,42 @@ def main() -> None:
                     )
 
                 # (c) growth: pre-filled logs, then the same streamed ingest.
-                b = batches[0]
-                grow_requests = built[b].requests[: max(1, args.grow_records // b)]
-                n_grow = len(grow_requests) * b
-                rates = {}
-                for size in (args.small, args.grow):
-                    url = backend.fresh_url()
-                    fill = asyncio.run(prefill(dev, url, size))
-                    # Fresh request ids and batch ids are not needed: a fresh store.
-                    node = gateway(
-                        tmp, url, tmp / f"data-{name}-g{size}", args.profile, f"{name}-grow-{size}"
-                    )
-                    try:
-                        seconds = asyncio.run(submit_stream(node.endpoint, creds, grow_requests))
-                    finally:
-                        node.stop()
-                    rates[size] = n_grow / seconds
-                    growth.append(
-                        [
-                            name,
-                            f"{size:,}",
-                            f"{size / fill:,.0f}",
-                            f"{rates[size]:,.0f}",
-                            f"{rates[size] / rates[args.small]:.2f}",
-                        ]
-                    )
-                    print(
-                        f"  {name} grown to {size}: {rates[size]:,.0f} records/s", file=sys.stderr
-                    )
+                if args.grow > 0:
+                    b = batches[0]
+                    grow_requests = built[b].requests[: max(1, args.grow_records // b)]
+                    n_grow = len(grow_requests) * b
+                    rates = {}
+                    for size in (args.small, args.grow):
+                        url = backend.fresh_url()
+                        fill = asyncio.run(prefill(dev, url, size))
+                        # Fresh request ids and batch ids are not needed: a fresh store.
+                        node = gateway(
+                            tmp,
+                            url,
+                            tmp / f"data-{name}-g{size}",
+                            args.profile,
+                            f"{name}-grow-{size}",
+                        )
+                        try:
+                            seconds = asyncio.run(
+                                submit_stream(node.endpoint, creds, grow_requests)
+                            )
+                        finally:
+                            node.stop()
+                        rates[size] = n_grow / seconds
+                        growth.append(
+                            [
+                                name,
+                                f"{size:,}",
+                                f"{size / fill:,.0f}",
+                                f"{rates[size]:,.0f}",
+                                f"{rates[size] / rates[args.small]:.2f}",
+                            ]
+                        )
+                        print(
+                            f"  {name} grown to {size}: {rates[size]:,.0f} records/s",
+                            file=sys.stderr,
+                        )
             finally:
                 backend.cleanup()
 
@@ -556,22 +564,23 @@ def main() -> None:
                 right_from=2,
             )
         )
-        print(
-            f"\nLog growth: {args.grow_records:,} records streamed in batches of "
-            f"{batches[0]:,} into a log pre-filled through the ledger\n"
-        )
-        print(
-            table(
-                [
-                    "backend",
-                    "entries before",
-                    "pre-fill entries/s",
-                    "ingest records/s",
-                    "vs smallest",
-                ],
-                growth,
+        if growth:
+            print(
+                f"\nLog growth: {args.grow_records:,} records streamed in batches of "
+                f"{batches[0]:,} into a log pre-filled through the ledger\n"
             )
-        )
+            print(
+                table(
+                    [
+                        "backend",
+                        "entries before",
+                        "pre-fill entries/s",
+                        "ingest records/s",
+                        "vs smallest",
+                    ],
+                    growth,
+                )
+            )
     _ = (ROOT, Sequence, datetime, UTC)
 
 
