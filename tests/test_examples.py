@@ -9,14 +9,18 @@ what it printed and what it did to the gateway (the log, the records, the files 
 
 from __future__ import annotations
 
+import csv
 import importlib.util
+import json
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from google.protobuf import json_format
 
 from creditlink.cli import main as creditlink
 from creditlink.gateway.bootstrap import DevNode, ensure_dev_node
@@ -207,3 +211,39 @@ def test_each_example_is_a_script(name: str) -> None:
     assert "--credentials" in done.stdout
     first_line = (example(name).__doc__ or "").split("\n", 1)[0]
     assert first_line in " ".join(done.stdout.split())
+
+
+def test_the_records_file_of_the_docs_is_the_export_and_the_command_line_submits_it(
+    gateway: RunningGateway, dev: DevNode, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``docs/examples/data/records.json`` works with docs/records.md's command line as
+    printed: it holds the export's first rows mapped as ``push_records.py`` maps them (so the
+    two cannot drift apart), published three days after their decision."""
+    sample_path = EXAMPLES / "data" / "records.json"
+    sample = [
+        json_format.ParseDict(item, record_pb2.CreditRecord())
+        for item in json.loads(sample_path.read_text(encoding="utf-8"))
+    ]
+    push = example("push_records")
+    with push.DATA.open(encoding="utf-8", newline="") as export:
+        rows = list(csv.DictReader(export))[: len(sample)]
+    assert len(sample) == 2
+    for record, row in zip(sample, rows, strict=True):
+        assert record == push.to_record(row, record.publication_start)
+        decided = date(
+            record.decision_date.year, record.decision_date.month, record.decision_date.day
+        )
+        published = record.publication_start
+        assert date(published.year, published.month, published.day) == decided + timedelta(days=3)
+
+    connect = ["--credentials", str(dev.operator_dir)]  # as printed: the manifest names the node
+    capsys.readouterr()
+    assert creditlink(["records", "submit", str(sample_path), *connect]) == 0
+    assert "2 record(s) published" in capsys.readouterr().out
+    assert gateway.log_size() == 2
+    assert creditlink(["records", "list", "--subject", sample[0].subject.uscc, *connect]) == 0
+    assert sample[0].record_id in capsys.readouterr().out
+    # Running the same file twice is refused, not published twice (docs/records.md).
+    assert creditlink(["records", "submit", str(sample_path), *connect]) == 1
+    assert "RECORD_ALREADY_EXISTS" in capsys.readouterr().err
+    assert gateway.log_size() == 2
