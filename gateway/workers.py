@@ -70,6 +70,7 @@ __all__ = [
     "IntakeWorkers",
     "WorkerSettings",
     "auto_worker_count",
+    "ignore_stop_signals",
 ]
 
 #: ``intake_workers = "auto"`` uses one worker per CPU, up to this many.
@@ -354,8 +355,9 @@ def _context() -> multiprocessing.context.BaseContext:
         return multiprocessing.get_context("spawn")
     if _CONTEXT is None:
         context = multiprocessing.get_context("forkserver")
-        # Imported once by the fork server; every worker forks with it already loaded.
-        context.set_forkserver_preload([__name__])
+        # Imported once by the fork server; every worker forks with it already loaded. The
+        # second module makes the fork server (and so its workers) ignore stop signals.
+        context.set_forkserver_preload([__name__, f"{__package__}.forkserver_signals"])
         _CONTEXT = context
     return _CONTEXT
 
@@ -407,14 +409,16 @@ def _watch_gateway(alive: Connection) -> None:
     threading.Thread(target=watch, name="creditlink-gateway-watch", daemon=True).start()
 
 
-def _ignore_stop_signals() -> None:
-    """Leave SIGINT and SIGTERM to the gateway.
+def ignore_stop_signals() -> None:
+    """Leave SIGINT and SIGTERM to the gateway (in the fork server and in each worker).
 
     Ctrl+C in a terminal signals the whole process group, and so does systemd's default stop
     (every process of the unit). A worker that obeyed would die with a KeyboardInterrupt
-    traceback, or silently, in the middle of the gateway's graceful drain, failing the batches
-    being checked. The gateway shuts the pool down once it has drained, and a worker whose
-    gateway is gone ends by itself (:func:`_watch_gateway`).
+    traceback, or silently, in the middle of the gateway's graceful drain; so would the fork
+    server, and since a forked worker's end is reported through it, the pool would take every
+    worker for dead. Either way the batches being drained would fail. The gateway shuts the
+    pool down once it has drained; a worker whose gateway is gone ends by itself
+    (:func:`_watch_gateway`), and the fork server when the gateway's end of its pipe closes.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -424,7 +428,7 @@ def _initialize(settings: WorkerSettings, alive: Connection) -> None:
     # A failure here is kept and reported by every task (an initializer that raises only
     # breaks the pool, and the parent would never learn why).
     global _INTAKE, _INIT_ERROR
-    _ignore_stop_signals()
+    ignore_stop_signals()
     _watch_gateway(alive)
     try:
         key = load_private_key(settings.sealing_key_path)

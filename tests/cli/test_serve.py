@@ -555,3 +555,78 @@ def test_kill_9_during_ingest_loses_nothing_acknowledged(
                 )
                 assert _message_id(_verify_leaf(proof, verifier, origin)) == item_ids[offset]
     assert again.stop() == 0
+
+
+# --------------------------------------------------------------------------------------------
+# A stop signal to the whole process group during a stream
+# --------------------------------------------------------------------------------------------
+
+
+async def _stream_then_stop(served: Served, operator: Credentials, node_id: str) -> list[str]:
+    """Write every batch the first credit grant allows, signal the process group (as systemd's
+    default stop does), finish writing and read every outcome; return the receipted batch ids."""
+    async with grpc.aio.secure_channel(served.endpoint, operator.channel_credentials()) as ch:
+        call = exchange_service_pb2_grpc.ExchangeServiceStub(ch).SubmitStream()
+        first = await call.read()
+        assert first.WhichOneof("event") == "flow_control"
+        sent: dict[int, str] = {}
+        requests = []
+        for sequence in range(1, min(first.flow_control.credits, 8) + 1):
+            bodies = [
+                statement(operator.node_id, [node_id], penalty_record()) for _ in range(BATCH_SIZE)
+            ]
+            batch_id = str(uuid.uuid4())
+            sealed = sealed_batch(operator, node_id, bodies, batch_id=batch_id)
+            sent[sequence] = batch_id
+            requests.append(
+                exchange_service_pb2.SubmitStreamRequest(
+                    sequence=sequence,
+                    request_id=batch_id,
+                    sealed_batch=envelope_pb2.SealedEnvelope.FromString(sealed),
+                )
+            )
+        for request in requests:
+            await call.write(request)
+        os.killpg(served.process.pid, signal.SIGTERM)
+        await call.done_writing()
+        receipted: list[str] = []
+        while (response := await call.read()) is not grpc.aio.EOF:
+            if response.WhichOneof("event") != "result":
+                continue
+            result = response.result
+            assert result.WhichOneof("outcome") == "receipt", result
+            receipted.append(sent[result.sequence])
+    assert sorted(receipted) == sorted(sent.values())
+    return receipted
+
+
+def test_a_stop_signal_to_the_process_group_lets_a_stream_finish(
+    tmp_path: Path, cleanup: list[Served]
+) -> None:
+    """The batches a stream sent before SIGTERM reached the whole group are all checked,
+    logged and receipted during the drain: the intake workers do not die with the signal."""
+    data_dir = tmp_path / "node-data"
+    flags = (
+        "--data-dir",
+        str(data_dir),
+        "--listen",
+        f"127.0.0.1:{_free_port()}",
+        "--metrics",
+        f"127.0.0.1:{_free_port()}",
+    )
+    served = _serve(tmp_path, *flags)
+    cleanup.append(served)
+    operator = Credentials.load(served.info["operator credentials"])
+    node_id = served.info["node id"]
+    receipted = asyncio.run(_stream_then_stop(served, operator, node_id))
+    assert served.process.wait(timeout=STOP_TIMEOUT) == 0
+    events = [json.loads(line) for line in served.log_lines()]  # nothing but the JSON log
+    assert [e for e in events if e["level"] in ("ERROR", "CRITICAL")] == []
+
+    again = _serve(tmp_path, *flags)
+    cleanup.append(again)
+    with grpc.secure_channel(again.endpoint, operator.channel_credentials()) as channel:
+        stub = exchange_service_pb2_grpc.ExchangeServiceStub(channel)
+        size = stub.GetCheckpoint(exchange_service_pb2.GetCheckpointRequest()).checkpoint.size
+    assert size == BATCH_SIZE * len(receipted)
+    assert again.stop() == 0
