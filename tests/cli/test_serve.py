@@ -7,6 +7,9 @@
 * ``kill -9`` during a streamed ingest (``SubmitStream`` batches and unary ``Submit`` calls
   side by side): after a restart every acknowledged message is in the log, with its original
   receipt and an inclusion proof that verifies under a checkpoint signed with the node's key.
+* SIGTERM to the gateway's whole process group (systemd's default stop) in the middle of a
+  stream: the drain receipts and logs every batch sent before it (the intake's fork server and
+  workers ignore the signal), and nothing but the JSON log reaches stderr.
 """
 
 from __future__ import annotations
