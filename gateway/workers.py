@@ -45,11 +45,12 @@ import multiprocessing
 import os
 import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Final, Literal, Protocol
@@ -70,7 +71,6 @@ __all__ = [
     "IntakeWorkers",
     "WorkerSettings",
     "auto_worker_count",
-    "ignore_stop_signals",
 ]
 
 #: ``intake_workers = "auto"`` uses one worker per CPU, up to this many.
@@ -211,16 +211,19 @@ class IntakeWorkers:
         Raises :class:`IntakeStartError` (naming the cause) if the workers cannot load the
         sealing key: before serving, rather than on the first submission.
         """
-        if self._pool is None:
-            self._pool = self._new_pool()
         loop = asyncio.get_running_loop()
-        pool = self._pool
-        # One ping per worker: the pool starts processes on demand, and the first task
-        # of each runs the initializer, where a bad key file would surface.
+        # Every helper process multiprocessing starts here (its resource tracker, the fork
+        # server, the workers) inherits the blocked signals for good: see _signals_blocked.
+        with _signals_blocked():
+            if self._pool is None:
+                self._pool = self._new_pool()
+            pool = self._pool
+            # One ping per worker: the pool starts a process for each (synchronously, in
+            # submit), and the first task of each runs the initializer, where a bad key file
+            # would surface.
+            pings = [loop.run_in_executor(pool, _ping) for _ in range(self._processes)]
         try:
-            await asyncio.gather(
-                *(loop.run_in_executor(pool, _ping) for _ in range(self._processes))
-            )
+            await asyncio.gather(*pings)
         except BrokenProcessPool:
             self._pool = None
             pool.shutdown(wait=False, cancel_futures=True)
@@ -346,6 +349,42 @@ class IntakeWorkers:
         self._dispatch()
 
 
+#: What the gateway does on a signal is the gateway's to decide: stop (SIGINT, SIGTERM) or
+#: reread its holiday table (SIGHUP).
+_GATEWAY_SIGNALS: Final = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+
+
+@contextlib.contextmanager
+def _signals_blocked() -> Iterator[None]:
+    """Block the gateway's signals in this thread while it starts helper processes.
+
+    Ctrl+C in a terminal signals the whole process group, and so do systemd's default stop
+    (every process of the unit) and a terminal's hangup. The processes multiprocessing starts
+    for the pool would obey: a worker dies with a KeyboardInterrupt traceback or silently in
+    the middle of the gateway's graceful drain, the fork server (through which a forked
+    worker's end is reported) takes the whole pool with it, and the resource tracker, which
+    ignores only SIGINT and SIGTERM, dies on a hangup and is relaunched without what it
+    tracked. A child inherits its parent's signal mask through fork and exec, so whatever is
+    started inside this block keeps these signals blocked for good, while the gateway gets
+    any that arrived meanwhile as soon as the block ends. The gateway shuts the pool down once
+    it has drained; a worker whose gateway is gone ends by itself (:func:`_watch_gateway`), the
+    fork server and the tracker when the gateway's ends of their pipes close.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not on Linux
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _GATEWAY_SIGNALS)
+    try:
+        # The tracker is started first, on its own: starting it unblocks SIGINT and SIGTERM in
+        # the calling thread afterwards (multiprocessing.resource_tracker.ensure_running), so
+        # the block is set again for what is started after it. Once running, it is left alone.
+        resource_tracker.ensure_running()
+        signal.pthread_sigmask(signal.SIG_BLOCK, _GATEWAY_SIGNALS)
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 _CONTEXT: multiprocessing.context.ForkServerContext | None = None
 
 
@@ -355,9 +394,8 @@ def _context() -> multiprocessing.context.BaseContext:
         return multiprocessing.get_context("spawn")
     if _CONTEXT is None:
         context = multiprocessing.get_context("forkserver")
-        # Imported once by the fork server; every worker forks with it already loaded. The
-        # second module makes the fork server (and so its workers) ignore stop signals.
-        context.set_forkserver_preload([__name__, f"{__package__}.forkserver_signals"])
+        # Imported once by the fork server; every worker forks with it already loaded.
+        context.set_forkserver_preload([__name__])
         _CONTEXT = context
     return _CONTEXT
 
@@ -409,26 +447,18 @@ def _watch_gateway(alive: Connection) -> None:
     threading.Thread(target=watch, name="creditlink-gateway-watch", daemon=True).start()
 
 
-def ignore_stop_signals() -> None:
-    """Leave SIGINT and SIGTERM to the gateway (in the fork server and in each worker).
-
-    Ctrl+C in a terminal signals the whole process group, and so does systemd's default stop
-    (every process of the unit). A worker that obeyed would die with a KeyboardInterrupt
-    traceback, or silently, in the middle of the gateway's graceful drain; so would the fork
-    server, and since a forked worker's end is reported through it, the pool would take every
-    worker for dead. Either way the batches being drained would fail. The gateway shuts the
-    pool down once it has drained; a worker whose gateway is gone ends by itself
-    (:func:`_watch_gateway`), and the fork server when the gateway's end of its pipe closes.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+def _ignore_gateway_signals() -> None:
+    # Inherited blocked already when the pool started in _signals_blocked; said again here for
+    # the workers of a pool started later (after one broke) and for the "spawn" start method.
+    for sig in _GATEWAY_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def _initialize(settings: WorkerSettings, alive: Connection) -> None:
     # A failure here is kept and reported by every task (an initializer that raises only
     # breaks the pool, and the parent would never learn why).
     global _INTAKE, _INIT_ERROR
-    ignore_stop_signals()
+    _ignore_gateway_signals()
     _watch_gateway(alive)
     try:
         key = load_private_key(settings.sealing_key_path)

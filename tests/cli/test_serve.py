@@ -7,9 +7,10 @@
 * ``kill -9`` during a streamed ingest (``SubmitStream`` batches and unary ``Submit`` calls
   side by side): after a restart every acknowledged message is in the log, with its original
   receipt and an inclusion proof that verifies under a checkpoint signed with the node's key.
-* SIGTERM to the gateway's whole process group (systemd's default stop) in the middle of a
-  stream: the drain receipts and logs every batch sent before it (the intake's fork server and
-  workers ignore the signal), and nothing but the JSON log reaches stderr.
+* SIGHUP, then SIGTERM, to the gateway's whole process group (a terminal's hangup, systemd's
+  default stop) in the middle of a stream: the drain receipts and logs every batch sent before
+  it (the intake's fork server and workers ignore both), and nothing but the JSON log reaches
+  stderr.
 """
 
 from __future__ import annotations
@@ -566,8 +567,9 @@ def test_kill_9_during_ingest_loses_nothing_acknowledged(
 
 
 async def _stream_then_stop(served: Served, operator: Credentials, node_id: str) -> list[str]:
-    """Write every batch the first credit grant allows, signal the process group (as systemd's
-    default stop does), finish writing and read every outcome; return the receipted batch ids."""
+    """Hang up the process group, write every batch the first credit grant allows, stop the
+    group (as systemd's default stop does), finish writing and read every outcome; return the
+    receipted batch ids."""
     async with grpc.aio.secure_channel(served.endpoint, operator.channel_credentials()) as ch:
         call = exchange_service_pb2_grpc.ExchangeServiceStub(ch).SubmitStream()
         first = await call.read()
@@ -588,6 +590,12 @@ async def _stream_then_stop(served: Served, operator: Credentials, node_id: str)
                     sealed_batch=envelope_pb2.SealedEnvelope.FromString(sealed),
                 )
             )
+        # A hangup first (the gateway rereads its holiday table and goes on), then the stop.
+        os.killpg(served.process.pid, signal.SIGHUP)
+        deadline = asyncio.get_running_loop().time() + STOP_TIMEOUT
+        while not any("holiday table reloaded" in line for line in served.log_lines()):
+            assert asyncio.get_running_loop().time() < deadline, "SIGHUP not handled"
+            await asyncio.sleep(0.05)
         for request in requests:
             await call.write(request)
         os.killpg(served.process.pid, signal.SIGTERM)
@@ -607,7 +615,8 @@ def test_a_stop_signal_to_the_process_group_lets_a_stream_finish(
     tmp_path: Path, cleanup: list[Served]
 ) -> None:
     """The batches a stream sent before SIGTERM reached the whole group are all checked,
-    logged and receipted during the drain: the intake workers do not die with the signal."""
+    logged and receipted during the drain: the intake workers do not die with the signal, nor
+    with the SIGHUP before it."""
     data_dir = tmp_path / "node-data"
     flags = (
         "--data-dir",
