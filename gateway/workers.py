@@ -448,8 +448,8 @@ def _watch_gateway(alive: Connection) -> None:
 
 
 def _ignore_gateway_signals() -> None:
-    # Inherited blocked already when the pool started in _signals_blocked; said again here for
-    # the workers of a pool started later (after one broke) and for the "spawn" start method.
+    # Inherited blocked already from _signals_blocked; said again for the workers of a fork
+    # server started outside it (after the first one was killed) and for the "spawn" method.
     for sig in _GATEWAY_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
 
