@@ -110,6 +110,11 @@ class Server:
         self.port = int(line.split()[1])
         self.endpoint = f"127.0.0.1:{self.port}"
 
+    def cpu_seconds(self) -> tuple[float, float]:
+        """CPU seconds used so far by the server process and by its descendants (the intake's
+        workers, fork server and resource tracker), user and system, read from ``/proc``."""
+        return cpu_seconds(self.proc.pid)
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -118,6 +123,40 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def _proc_stat(pid: int) -> list[str]:
+    # Fields after the command name, which may itself hold spaces and parentheses.
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU seconds (user + system) of process ``pid`` and, apart, of its living descendants.
+
+    Linux only (``/proc``). A descendant that has ended is not counted: read this while the
+    processes being measured run.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int(_proc_stat(int(entry.name))[1])
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                continue  # ended while we looked
+
+    def used(p: int) -> float:
+        try:
+            fields = _proc_stat(p)
+        except (FileNotFoundError, ProcessLookupError):
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+
+    family, frontier = [], [pid]
+    while frontier:
+        frontier = [child for child, parent in parents.items() if parent in frontier]
+        family += frontier
+    return used(pid), sum(used(p) for p in family)
 
 
 async def _until_sigterm() -> None:

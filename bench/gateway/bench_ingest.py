@@ -31,6 +31,11 @@ For each backend (SQLite file, then a fresh PostgreSQL schema, dropped afterward
     :class:`~creditlink.gateway.ledger.Ledger` (same keys, real tiles, checkpoints and
     receipts) with cheap entries (random 600-byte payloads, batches of 10,000, no signatures
     or seals), then the gateway is started on that store and measured as in (b).
+
+For (a) and (b) it also reports the CPU the servers used, per record (per call for unary): the
+gateway process itself and, apart, its helper processes (the intake's workers, fork server and
+resource tracker), and the echo server's for the unary ceiling, read from ``/proc`` around each
+measurement.
 """
 
 from __future__ import annotations
@@ -339,6 +344,14 @@ class Backend:
 INTAKE_WORKERS: int | None = None
 
 
+def cpu_row(
+    backend: str, path: str, before: tuple[float, float], after: tuple[float, float], n: int
+) -> list[str]:
+    """A row of the CPU table: microseconds per record of the gateway and of its helpers."""
+    own, helpers = ((a - b) / n * 1e6 for a, b in zip(after, before, strict=True))
+    return [backend, path, f"{own:,.0f}", f"{helpers:,.0f}", f"{own + helpers:,.0f}"]
+
+
 def gateway(dev_dir: Path, url: str, data: Path, profile: str | None, tag: str) -> Server:
     args = ["gateway", "--dev", str(dev_dir), "--store", url, "--data", str(data)]
     if INTAKE_WORKERS is not None:
@@ -404,6 +417,7 @@ def main() -> None:
 
         results: list[list[str]] = []
         growth: list[list[str]] = []
+        cpu_rows: list[list[str]] = []
         for name in args.backends.split(","):
             if name == "postgres":
                 server_info = pg_reachable(args.pg)
@@ -415,9 +429,19 @@ def main() -> None:
                 # (a) unary: echo ceiling, then Submit with the same concurrency.
                 echo = Server(["echo", "--dev", str(tmp)])
                 try:
+                    before = echo.cpu_seconds()
                     ceiling = asyncio.run(
                         echo_unary(
                             echo.endpoint, creds, unary_payload, args.unary, args.concurrency
+                        )
+                    )
+                    cpu_rows.append(
+                        cpu_row(
+                            name,
+                            f"raw unary echo (per call), {args.concurrency} callers",
+                            before,
+                            echo.cpu_seconds(),
+                            args.unary,
                         )
                     )
                     stream_seconds = asyncio.run(
@@ -435,7 +459,17 @@ def main() -> None:
                     tmp, backend.fresh_url(), tmp / f"data-{name}-u", args.profile, f"{name}-unary"
                 )
                 try:
+                    before = node.cpu_seconds()
                     r = asyncio.run(submit_unary(node.endpoint, creds, singles, args.concurrency))
+                    cpu_rows.append(
+                        cpu_row(
+                            name,
+                            f"unary `Submit` (per call), {args.concurrency} callers",
+                            before,
+                            node.cpu_seconds(),
+                            args.unary,
+                        )
+                    )
                 finally:
                     node.stop()
                 c = args.concurrency
@@ -479,8 +513,18 @@ def main() -> None:
                         f"{name}-stream-{b}",
                     )
                     try:
+                        before = node.cpu_seconds()
                         seconds = asyncio.run(
                             submit_stream(node.endpoint, creds, built[b].requests)
+                        )
+                        cpu_rows.append(
+                            cpu_row(
+                                name,
+                                f"`SubmitStream`, batches of {b:,}",
+                                before,
+                                node.cpu_seconds(),
+                                args.records,
+                            )
                         )
                     finally:
                         node.stop()
@@ -561,6 +605,17 @@ def main() -> None:
             table(
                 ["backend", "path", "records/s", "vs ceiling", "p50 / p99 ms"],
                 results,
+                right_from=2,
+            )
+        )
+        print(
+            "\nCPU of the gateway's processes during each measurement, µs per record (per call "
+            "for unary); the client's own CPU is not included\n"
+        )
+        print(
+            table(
+                ["backend", "path", "gateway process", "its helper processes", "together"],
+                cpu_rows,
                 right_from=2,
             )
         )
