@@ -503,11 +503,9 @@ def _message_id(payload: bytes) -> str:
     return statement_pb2.Statement.FromString(payload).header.message_id
 
 
-def test_kill_9_during_ingest_loses_nothing_acknowledged(
-    tmp_path: Path, cleanup: list[Served]
-) -> None:
-    data_dir = tmp_path / "node-data"
-    flags = (
+def _node_flags(data_dir: Path) -> tuple[str, ...]:
+    """``serve`` flags for a node in ``data_dir`` on free ports; the same flags restart it."""
+    return (
         "--data-dir",
         str(data_dir),
         "--listen",
@@ -515,6 +513,12 @@ def test_kill_9_during_ingest_loses_nothing_acknowledged(
         "--metrics",
         f"127.0.0.1:{_free_port()}",
     )
+
+
+def test_kill_9_during_ingest_loses_nothing_acknowledged(
+    tmp_path: Path, cleanup: list[Served]
+) -> None:
+    flags = _node_flags(tmp_path / "node-data")
     served = _serve(tmp_path, *flags)
     cleanup.append(served)
     # The intake's fork server and worker processes, started before the gateway serves.
@@ -617,15 +621,7 @@ def test_a_stop_signal_to_the_process_group_lets_a_stream_finish(
     """The batches a stream sent before SIGTERM reached the whole group are all checked,
     logged and receipted during the drain: the intake workers do not die with the signal, nor
     with the SIGHUP before it."""
-    data_dir = tmp_path / "node-data"
-    flags = (
-        "--data-dir",
-        str(data_dir),
-        "--listen",
-        f"127.0.0.1:{_free_port()}",
-        "--metrics",
-        f"127.0.0.1:{_free_port()}",
-    )
+    flags = _node_flags(tmp_path / "node-data")
     served = _serve(tmp_path, *flags)
     cleanup.append(served)
     operator = Credentials.load(served.info["operator credentials"])
