@@ -20,7 +20,15 @@ so timestamps come back as aware UTC ``datetime`` objects.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from types import TracebackType
@@ -347,10 +355,12 @@ class _PostgresTransaction:
             return
 
         async def op(conn: _Conn) -> None:
-            async with conn.cursor() as cursor, cursor.copy(_COPY_ENTRIES) as copy:
-                copy.set_types(list(_ENTRY_TYPES))
-                for r in rows:
-                    await copy.write_row(
+            async with conn.cursor() as cursor:
+                await _copy_rows(
+                    cursor,
+                    _COPY_ENTRIES,
+                    _ENTRY_TYPES,
+                    (
                         (
                             r.leaf_index,
                             r.message_id,
@@ -365,7 +375,9 @@ class _PostgresTransaction:
                             r.subject_key,
                             r.integrated_at,
                         )
-                    )
+                        for r in rows
+                    ),
+                )
 
         await self._run(op)
 
@@ -490,19 +502,13 @@ class _PostgresTransaction:
                     # distinct: a DomainChanges holds each object once).
                     await cursor.execute(_CREATE_OBJECT_STAGE)
                     await cursor.execute(_CLEAR_OBJECT_STAGE)  # whatever an earlier call left
-                    async with cursor.copy(_COPY_OBJECT_STAGE) as copy:
-                        copy.set_types(list(OBJECT_COPY_TYPES))
-                        for row in objects:
-                            await copy.write_row(row)
+                    await _copy_rows(cursor, _COPY_OBJECT_STAGE, OBJECT_COPY_TYPES, objects)
                     await cursor.execute(_UPSERT_STAGED_OBJECTS)
                 if len(events) < _COPY_FROM_ROWS:
                     if events:
                         await cursor.executemany(_INSERT_EVENTS, events)
                 else:
-                    async with cursor.copy(_COPY_EVENTS) as copy:
-                        copy.set_types(list(EVENT_COPY_TYPES))
-                        for row in events:
-                            await copy.write_row(row)
+                    await _copy_rows(cursor, _COPY_EVENTS, EVENT_COPY_TYPES, events)
 
         await self._run(op)
 
@@ -1049,6 +1055,20 @@ _COPY_EVENTS = copy_events_sql()
 _SELECT_OBJECT = select_object_sql("postgres")
 _SELECT_OBJECTS_BY_KEY = select_keys_sql("postgres")
 _SELECT_EVENTS = select_events_sql("postgres")
+
+
+async def _copy_rows(
+    cursor: psycopg.AsyncCursor[tuple[Any, ...]],
+    sql: str,
+    types: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+) -> None:
+    """``COPY ... FROM STDIN (FORMAT BINARY)`` of ``rows``, each value sent in the wire format
+    of its column's type in ``types``."""
+    async with cursor.copy(sql) as copy:
+        copy.set_types(list(types))
+        for row in rows:
+            await copy.write_row(row)
 
 
 def _same(value: datetime) -> datetime:
