@@ -225,7 +225,7 @@ _SHAPE: Final = re.compile(r"CR[0-9]{14}[0-9A-Z]{11}")
 
 def _parts_hold(code: str) -> bool:
     """The region, the date and the check character of a number of the right shape."""
-    if not region._six_digits_valid(code[2:8]):  # _SHAPE: digits at positions 3-16
+    if not region.is_valid(code[2:8]):
         return False
     try:
         datetime.date(int(code[8:12]), int(code[12:14]), int(code[14:16]))
